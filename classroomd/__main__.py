@@ -1,0 +1,3 @@
+from classroomd.daemon.cli import main
+
+raise SystemExit(main())
