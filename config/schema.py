@@ -1,0 +1,155 @@
+"""Typed shape of the classroomd config file (TOML)."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from classroomd.devices.base import Kind
+
+ID_RE = re.compile(r"^[a-z0-9][a-z0-9-]{0,62}$")
+RESERVED_IDS = frozenset({"agent", "devices", "lesson", "alert"})
+URL_RE = re.compile(r"^(mqtt|mqtts|embedded)://[^:/\s]+:\d{1,5}$")
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class MqttConfig(Strict):
+    #: One URL or a list tried in order (fail-over).
+    url: str | list[str] = "mqtt://127.0.0.1:1883"
+    base_topic: str = "classroom"
+    username: str | None = None
+    password: str | None = None
+    ca_file: Path | None = None
+    cert_file: Path | None = None
+    key_file: Path | None = None
+    tls_insecure: bool = False
+    client_id: str | None = None
+    keepalive_s: int = Field(30, ge=5, le=3600)
+    reconnect_min_s: float = Field(0.5, gt=0)
+    reconnect_max_s: float = Field(60.0, gt=0)
+
+    @field_validator("url")
+    @classmethod
+    def _urls(cls, value: str | list[str]) -> str | list[str]:
+        urls = [value] if isinstance(value, str) else value
+        if not urls:
+            raise ValueError("at least one broker URL is needed")
+        for url in urls:
+            if not URL_RE.match(url):
+                raise ValueError(
+                    f"{url!r} is not a broker URL; expected mqtt://HOST:PORT, "
+                    "mqtts://HOST:PORT or embedded://HOST:PORT"
+                )
+        return value
+
+    @field_validator("base_topic")
+    @classmethod
+    def _base(cls, value: str) -> str:
+        if not value or any(c in value for c in "#+") or value.startswith("/"):
+            raise ValueError("base_topic must be a non-empty topic without wildcards")
+        return value.rstrip("/")
+
+    @property
+    def urls(self) -> list[str]:
+        return [self.url] if isinstance(self.url, str) else list(self.url)
+
+
+class AgentConfig(Strict):
+    state_dir: Path = Path("/var/lib/classroomd")
+    health_interval_s: float = Field(30.0, gt=0)
+    language: Literal["kk", "ru", "en"] = "kk"
+    log_format: Literal["text", "json"] = "text"
+
+
+class OutboxConfig(Strict):
+    max_messages: int = Field(50_000, ge=100)
+    #: Messages per second once the link is back; 0 means unlimited.
+    drain_rate_per_s: float = Field(200.0, ge=0)
+    #: Random delay before draining after a reconnect, so a district's schools spread out.
+    reconnect_jitter_s: float = Field(2.0, ge=0)
+    inflight: int = Field(64, ge=1, le=1000)
+
+
+class HttpConfig(Strict):
+    listen: str = "127.0.0.1:8080"
+    #: The base URL others should use (the classroom PC's LAN address), when not the listen one.
+    public_url: str | None = None
+
+    @field_validator("listen")
+    @classmethod
+    def _listen(cls, value: str) -> str:
+        host, sep, port = value.rpartition(":")
+        if not sep or not host or not port.isdigit() or not 0 <= int(port) < 65536:
+            raise ValueError(f"{value!r} is not HOST:PORT")
+        return value
+
+
+class MatchConfig(Strict):
+    vid: int | str | None = None
+    pid: int | str | None = None
+    serial: str | None = None
+    name: str | None = None
+
+    @field_validator("vid", "pid")
+    @classmethod
+    def _hex(cls, value: int | str | None) -> int | None:
+        if value is None or isinstance(value, int):
+            return value
+        try:
+            return int(value, 16)
+        except ValueError:
+            raise ValueError(f"{value!r} is not a hexadecimal USB id such as \"2c99\"") from None
+
+
+class DeviceConfig(BaseModel):
+    """One `[[devices]]` entry. Kind-specific keys are checked by the kind's own Options model."""
+
+    model_config = ConfigDict(extra="allow")
+
+    id: str
+    kind: Kind
+    name: str | None = None
+    port: str | None = None
+    baud: int | None = Field(None, gt=0)
+    host: str | None = None
+    tcp_port: int | None = Field(None, gt=0, lt=65536)
+    profile: str | None = None
+    source: str | None = None
+    match: MatchConfig | None = None
+    enabled: bool = True
+
+    @field_validator("id")
+    @classmethod
+    def _id(cls, value: str) -> str:
+        if not ID_RE.match(value):
+            raise ValueError("device ids are lowercase letters, digits and '-' (e.g. \"printer-1\")")
+        if value in RESERVED_IDS:
+            raise ValueError(f"{value!r} is reserved for the agent's own topics")
+        return value
+
+    @property
+    def extras(self) -> dict[str, Any]:
+        return dict(self.model_extra or {})
+
+
+class Config(Strict):
+    site: str = "demo-school"
+    room: str = "demo-room"
+    mqtt: MqttConfig = MqttConfig()
+    agent: AgentConfig = AgentConfig()
+    outbox: OutboxConfig = OutboxConfig()
+    http: HttpConfig = HttpConfig()
+    devices: list[DeviceConfig] = []
+
+    @field_validator("site", "room")
+    @classmethod
+    def _segment(cls, value: str) -> str:
+        if not value or any(c in value for c in "/#+"):
+            raise ValueError("must be a non-empty topic segment without '/', '#' or '+'")
+        return value
