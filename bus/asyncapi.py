@@ -1,0 +1,174 @@
+"""Generate the AsyncAPI 3 document of the MQTT contract from the payload models.
+
+`python -m classroomd.bus.asyncapi > docs/asyncapi.yaml`; a test fails when
+the committed document differs from what this produces.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from typing import Any
+
+from pydantic import BaseModel
+
+from classroomd import __version__
+from classroomd.bus import payloads
+from classroomd.devices.base import ActionTarget, Kind
+
+REF = "#/components/schemas/{model}"
+PARAMS = {
+    "base_topic": {"description": "`[mqtt] base_topic`, default `classroom`"},
+    "site": {"description": "the school's id (`site` in the config)"},
+    "room": {"description": "the classroom (`room` in the config)"},
+}
+DEVICE = {"device_id": {"description": "a device id: lowercase [a-z0-9-], stable across restarts and replugs"}}
+
+
+def _schemas() -> dict[str, Any]:
+    models: list[type[BaseModel]] = [
+        payloads.AgentState, payloads.Health, payloads.InventoryItem, payloads.DeviceState, payloads.Event,
+        payloads.Request, payloads.Response, payloads.LessonState, payloads.Alert, payloads.LessonStartArgs,
+    ]
+    out: dict[str, Any] = {}
+    for model in models:
+        schema = model.model_json_schema(ref_template=REF)
+        for name, sub in schema.pop("$defs", {}).items():
+            out[name] = sub
+        out[model.__name__] = schema
+    out["Inventory"] = {"type": "array", "items": {"$ref": REF.format(model="InventoryItem")}}
+    out["Availability"] = {"type": "string", "enum": ["online", "offline"]}
+    return out
+
+
+def _action_schemas() -> dict[str, dict[str, Any]]:
+    """Request arguments per target: the agent's and each device kind's actions."""
+    from classroomd.daemon.agent import AgentActions
+    from classroomd.devices import device_class
+
+    targets: dict[str, type[ActionTarget]] = {"agent": AgentActions}
+    for kind in Kind:
+        try:
+            targets[str(kind)] = device_class(kind)
+        except ImportError:
+            continue
+    out: dict[str, dict[str, Any]] = {}
+    for target, cls in targets.items():
+        out[target] = {
+            name: {"description": spec.description.strip().splitlines()[0] if spec.description.strip() else "",
+                   "args": spec.args.model_json_schema(ref_template=REF)}
+            for name, spec in sorted(cls.actions().items())
+        }
+    return out
+
+
+def _channel(address: str, message: str, description: str, device: bool = False) -> dict[str, Any]:
+    params = dict(PARAMS)
+    if device:
+        params.update(DEVICE)
+    names = re.findall(r"{(\w+)}", address)
+    return {
+        "address": address,
+        "description": description,
+        "parameters": {n: params.get(n, {"description": n}) for n in names},
+        "messages": {message: {"$ref": f"#/components/messages/{message}"}},
+    }
+
+
+def document() -> dict[str, Any]:
+    b = "{base_topic}/{site}/{room}"
+    channels = {
+        "agent": _channel(f"{b}/agent", "AgentState", "Retained. The agent; the MQTT will sets state offline."),
+        "health": _channel(f"{b}/agent/health", "Health",
+                           "Retained, through the outbox, every health_interval_s."),
+        "inventory": _channel(f"{b}/devices", "Inventory", "Retained. The whole inventory."),
+        "device": _channel(f"{b}/{{device_id}}", "DeviceState", "Retained. One device's state.", True),
+        "availability": _channel(f"{b}/{{device_id}}/availability", "Availability",
+                                 "Retained, plain text.", True),
+        "event": {**_channel(f"{b}/{{device_id}}/event/{{event}}", "Event",
+                             "Not retained, through the outbox; seq per topic.", True)},
+        "request": _channel(f"{b}/{{target}}/request/{{action}}", "Request",
+                            "target is `agent` or a device id; every request gets exactly one response."),
+        "response": _channel(f"{b}/{{target}}/response/{{action}}", "Response",
+                             "Also sent to an MQTT 5 Response Topic, with the Correlation Data copied."),
+        "lesson": _channel(f"{b}/lesson", "LessonState", "Retained. The current lesson, or {}."),
+        "alert": _channel(f"{b}/alert/{{alert_id}}", "Alert",
+                          "Retained while active; an empty retained payload clears it."),
+    }
+    for name in ("event", "request", "response", "alert"):
+        for param in re.findall(r"{(\w+)}", channels[name]["address"]):
+            channels[name]["parameters"].setdefault(param, {"description": param})
+    messages = {
+        name: {"name": name, "contentType": "text/plain" if name == "Availability" else "application/json",
+               "payload": {"$ref": REF.format(model=name)}}
+        for name in ("AgentState", "Health", "Inventory", "DeviceState", "Availability", "Event", "Request",
+                     "Response", "LessonState", "Alert")
+    }
+    operations = {
+        f"publish_{name}": {"action": "send", "channel": {"$ref": f"#/channels/{name}"}}
+        for name in ("agent", "health", "inventory", "device", "availability", "event", "lesson", "alert")
+    }
+    operations["answer_request"] = {
+        "action": "receive",
+        "channel": {"$ref": "#/channels/request"},
+        "reply": {"channel": {"$ref": "#/channels/response"}},
+    }
+    return {
+        "asyncapi": "3.0.0",
+        "info": {
+            "title": "classroomd MQTT API",
+            "version": __version__,
+            "description": "Generated from classroomd's payload models by `python -m classroomd.bus.asyncapi`. "
+                           "Error codes: " + ", ".join(f"`{k}` ({v})" for k, v in payloads.ERROR_CODES.items()),
+        },
+        "defaultContentType": "application/json",
+        "servers": {"classroom": {"host": "127.0.0.1:1883", "protocol": "mqtt",
+                                  "description": "the classroom's broker (or the embedded one)"}},
+        "channels": channels,
+        "operations": operations,
+        "components": {
+            "schemas": _schemas(),
+            "messages": messages,
+        },
+        "x-actions": _action_schemas(),
+    }
+
+
+_PLAIN_KEY = re.compile(r"[A-Za-z_$][\w.$-]*")
+
+
+def _scalar(value: Any) -> str:
+    if isinstance(value, str):
+        return json.dumps(value, ensure_ascii=False)
+    return json.dumps(value)
+
+
+def to_yaml(value: Any, indent: int = 0) -> str:
+    """Block-style YAML for JSON-like data (strings quoted, so no YAML type surprises)."""
+    pad = "  " * indent
+    if isinstance(value, dict):
+        if not value:
+            return " {}\n"
+        out = "\n"
+        for key, item in value.items():
+            name = str(key) if _PLAIN_KEY.fullmatch(str(key)) else _scalar(str(key))
+            out += f"{pad}{name}:"
+            out += to_yaml(item, indent + 1)
+        return out
+    if isinstance(value, list):
+        if not value:
+            return " []\n"
+        out = "\n"
+        for item in value:
+            rendered = to_yaml(item, indent + 1)
+            out += f"{pad}-" + rendered
+        return out
+    return f" {_scalar(value)}\n"
+
+
+def render() -> str:
+    return "# Generated by `python -m classroomd.bus.asyncapi`; do not edit.\n" + to_yaml(document()).lstrip("\n")
+
+
+if __name__ == "__main__":
+    print(render(), end="")

@@ -1,0 +1,237 @@
+"""The classroom on MQTT: turns the agent's view into the contract's topics.
+
+It knows topics, payload envelopes, the outbox and the client; it knows no
+hardware. The agent hands it plain snapshots through `ClassroomView`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import time
+from collections.abc import Mapping
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, Protocol
+
+from paho.mqtt.packettypes import PacketTypes
+from paho.mqtt.properties import Properties
+
+from classroomd.bus.client import BrokerUrl, Message, MqttClient, NotConnected
+from classroomd.bus.outbox import Outbox
+from classroomd.bus.router import RequestRouter, Target
+from classroomd.bus.topics import Topics
+from classroomd.config.schema import OutboxConfig
+from classroomd.devices.base import Priority
+
+log = logging.getLogger("classroomd.bus")
+
+STATE_FLUSH_S = 0.2
+
+
+def now_iso() -> str:
+    return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def dumps(body: Any) -> bytes:
+    return json.dumps(body, ensure_ascii=False, separators=(",", ":"), default=str).encode()
+
+
+class ClassroomView(Protocol):
+    def agent_state(self, state: str) -> dict[str, Any]: ...
+    def inventory(self) -> list[dict[str, Any]]: ...
+    def device_snapshots(self) -> dict[str, dict[str, Any]]: ...
+    def lesson_payload(self) -> dict[str, Any]: ...
+    def target(self, target_id: str) -> Target | None: ...
+
+
+class ClassroomBus:
+    def __init__(
+        self,
+        topics: Topics,
+        client: MqttClient,
+        outbox: Outbox,
+        view: ClassroomView,
+        session: int,
+        state_dir: Path,
+        outbox_config: OutboxConfig,
+    ) -> None:
+        self.topics = topics
+        self.client = client
+        self.outbox = outbox
+        self.view = view
+        self.session = session
+        self.outbox_config = outbox_config
+        self._published_file = state_dir / "published-devices.json"
+        self._seq: dict[str, int] = {}
+        self._published: set[str] | None = None
+        self._dirty: set[str] = set()
+        self._flush_handle: asyncio.TimerHandle | None = None
+        self._tasks: set[asyncio.Task[Any]] = set()
+        self._drain_task: asyncio.Task[None] | None = None
+        self.router = RequestRouter(topics, view.target, self._reply)
+        client.on_message = self._on_message
+        client.on_connect.append(self._on_connect)
+        client.on_disconnect.append(self._on_disconnect)
+        client.subscribe(topics.request_filter, qos=1)
+
+    # --- durable messages (through the outbox) ----------------------------------
+    def _envelope(self, stream: str, body: Mapping[str, Any]) -> dict[str, Any]:
+        seq = self._seq.get(stream, 0) + 1
+        self._seq[stream] = seq
+        return {
+            **body,
+            "seq": seq,
+            "session": self.session,
+            "ts": now_iso(),
+            "msg_id": f"{self.session}:{seq}:{stream}",
+        }
+
+    def event(self, device_id: str, name: str, data: Mapping[str, Any],
+              priority: Priority = Priority.EVENT) -> dict[str, Any]:
+        topic = self.topics.event(device_id, name)
+        body = self._envelope(topic, data)
+        self.outbox.put(topic, dumps(body), priority=priority)
+        return body
+
+    def health(self, data: Mapping[str, Any]) -> dict[str, Any]:
+        topic = self.topics.health
+        body = self._envelope(topic, data)
+        self.outbox.put(topic, dumps(body), priority=Priority.STATE, retain=True)
+        return body
+
+    def alert(self, alert_id: str, data: Mapping[str, Any]) -> None:
+        topic = self.topics.alert(alert_id)
+        self.outbox.put(topic, dumps(self._envelope(topic, data)), priority=Priority.ALERT, retain=True)
+
+    def clear_alert(self, alert_id: str) -> None:
+        self.outbox.put(self.topics.alert(alert_id), b"", priority=Priority.ALERT, retain=True,
+                        envelope=False)
+
+    # --- retained state (republished whole on every connect) ---------------------
+    def device_changed(self, device_id: str) -> None:
+        """Coalesce state changes: a device that changes 100 times a second publishes 5."""
+        self._dirty.add(device_id)
+        if self._flush_handle is None:
+            loop = asyncio.get_running_loop()
+            self._flush_handle = loop.call_later(STATE_FLUSH_S, self._flush_dirty)
+
+    def inventory_changed(self) -> None:
+        self.device_changed("")
+
+    def _flush_dirty(self) -> None:
+        self._flush_handle = None
+        dirty, self._dirty = self._dirty, set()
+        if not self.client.connected.is_set():
+            return  # everything is republished on connect
+        snapshots = self.view.device_snapshots()
+        messages: list[tuple[str, bytes]] = []
+        for device_id in dirty:
+            snap = snapshots.get(device_id)
+            if snap is not None:
+                messages.append((self.topics.device(device_id), dumps(snap)))
+                messages.append((self.topics.availability(device_id), snap["availability"].encode()))
+        messages.append((self.topics.inventory, dumps(self.view.inventory())))
+        self._spawn(self._publish_retained(messages))
+        self._remember_published(set(snapshots))
+
+    def lesson_changed(self) -> None:
+        self._spawn(self._publish_retained([(self.topics.lesson, dumps(self.view.lesson_payload()))]))
+
+    def republish(self) -> None:
+        """The `rebirth` request: everything retained, again."""
+        self._spawn(self._publish_all_retained())
+
+    async def _publish_all_retained(self) -> None:
+        snapshots = self.view.device_snapshots()
+        messages = [
+            (self.topics.agent, dumps(self.view.agent_state("online"))),
+            (self.topics.lesson, dumps(self.view.lesson_payload())),
+            (self.topics.inventory, dumps(self.view.inventory())),
+        ]
+        for device_id, snap in snapshots.items():
+            messages.append((self.topics.device(device_id), dumps(snap)))
+            messages.append((self.topics.availability(device_id), snap["availability"].encode()))
+        for gone in self._previously_published() - set(snapshots):
+            log.info("clearing retained topics of %s, which this classroom no longer has", gone)
+            messages.append((self.topics.device(gone), b""))
+            messages.append((self.topics.availability(gone), b""))
+        await self._publish_retained(messages)
+        self._remember_published(set(snapshots))
+
+    async def _publish_retained(self, messages: list[tuple[str, bytes]]) -> None:
+        # Lost messages need no retry: the next connect republishes everything.
+        with contextlib.suppress(NotConnected):
+            await asyncio.gather(*(self.client.publish(t, p, qos=1, retain=True) for t, p in messages))
+
+    def _previously_published(self) -> set[str]:
+        try:
+            return set(json.loads(self._published_file.read_text()))
+        except (OSError, ValueError):
+            return set()
+
+    def _remember_published(self, ids: set[str]) -> None:
+        if ids == self._published:
+            return
+        self._published = ids
+        tmp = self._published_file.with_suffix(".tmp")
+        tmp.write_text(json.dumps(sorted(ids)))
+        tmp.replace(self._published_file)
+
+    # --- connection -------------------------------------------------------------
+    async def _on_connect(self, url: BrokerUrl, protocol: int) -> None:
+        await self._publish_all_retained()
+        connected_since = time.time()
+        self._drain_task = asyncio.create_task(self._drain(connected_since))
+
+    def _on_disconnect(self) -> None:
+        if self._drain_task is not None:
+            self._drain_task.cancel()
+            self._drain_task = None
+
+    async def _drain(self, connected_since: float) -> None:
+        cfg = self.outbox_config
+
+        async def publish(topic: str, payload: bytes, qos: int, retain: bool) -> None:
+            await self.client.publish(topic, payload, qos=qos, retain=retain)
+
+        with contextlib.suppress(NotConnected):
+            await self.outbox.drain(publish, connected_since, rate=cfg.drain_rate_per_s,
+                                    inflight=cfg.inflight, jitter_s=cfg.reconnect_jitter_s)
+
+    async def _reply(self, topic: str, payload: bytes, request: Message) -> None:
+        sends = [self.client.publish(topic, payload, qos=1)]
+        if request.response_topic:
+            props = Properties(PacketTypes.PUBLISH)  # type: ignore[no-untyped-call]
+            if request.correlation_data is not None:
+                props.CorrelationData = request.correlation_data
+            sends.append(self.client.publish(request.response_topic, payload, qos=1, properties=props))
+        await asyncio.gather(*sends)
+
+    def _on_message(self, message: Message) -> None:
+        self.router.submit(message)
+
+    def _spawn(self, coro: Any) -> None:
+        task = asyncio.create_task(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def announce_offline(self) -> None:
+        """Before a clean shutdown: the same payload the will would have carried."""
+        with contextlib.suppress(NotConnected, TimeoutError):
+            await asyncio.wait_for(
+                self.client.publish(self.topics.agent, dumps(self.view.agent_state("offline")),
+                                    qos=1, retain=True), 2)
+
+    async def close(self) -> None:
+        if self._flush_handle is not None:
+            self._flush_handle.cancel()
+        await self.router.close()
+        for task in list(self._tasks):
+            task.cancel()
+        if self._drain_task is not None:
+            self._drain_task.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await self._drain_task
