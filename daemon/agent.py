@@ -1,0 +1,372 @@
+"""The agent: one classroom's devices, its lesson, its bus and its HTTP server.
+
+It is the `DeviceHost` every device reports to, the `WebContext` the HTTP
+layer reads, and the `ClassroomView` the MQTT layer publishes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import re
+import socket
+import time
+from collections.abc import Mapping
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from classroomd import __version__
+from classroomd.bus.classroom_bus import ClassroomBus, dumps, now_iso
+from classroomd.bus.client import BrokerUrl, ClientSettings, MqttClient, Will
+from classroomd.bus.outbox import Outbox
+from classroomd.bus.payloads import LessonStartArgs
+from classroomd.bus.router import Target
+from classroomd.bus.topics import Topics
+from classroomd.config.schema import Config, DeviceConfig
+from classroomd.daemon import state_dir as state_files
+from classroomd.daemon.embedded_broker import EmbeddedBroker
+from classroomd.daemon.lesson import LessonBook
+from classroomd.daemon.registry import Registry
+from classroomd.daemon.supervisor import Supervisor
+from classroomd.devices import device_class
+from classroomd.devices.base import (
+    ActionTarget,
+    Device,
+    Lesson,
+    Localized,
+    NoArgs,
+    Priority,
+    RequestError,
+    Status,
+    action,
+)
+from classroomd.web import server as http_server
+
+if TYPE_CHECKING:
+    from classroomd.daemon.media import MediaStore
+    from classroomd.daemon.uploads import UploadStore
+    from classroomd.web.board_hub import BoardHub
+
+log = logging.getLogger("classroomd.agent")
+
+
+class DescribeArgs(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    device: str | None = Field(None, description="one device id; all devices when omitted")
+
+
+class CaptureAndShowArgs(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    microscope: str
+    panel: str
+
+
+class AgentActions(ActionTarget):
+    """Requests addressed to `B/agent/request/{action}`."""
+
+    def __init__(self, agent: Agent) -> None:
+        self.agent = agent
+
+    def target_label(self) -> str:
+        return "the agent"
+
+    @action("ping", description="Liveness check; replies with version, session and uptime.")
+    async def ping(self, _args: NoArgs) -> dict[str, Any]:
+        a = self.agent
+        return {"pong": True, "version": __version__, "session": a.session,
+                "uptime_s": round(time.monotonic() - a.started_monotonic, 1)}
+
+    @action("rescan", description="Re-read the configured devices and restart those that are faulty.")
+    async def rescan(self, _args: NoArgs) -> dict[str, Any]:
+        return await self.agent.rescan()
+
+    @action("rebirth", description="Republish every retained topic.")
+    async def rebirth(self, _args: NoArgs) -> dict[str, Any]:
+        if self.agent.bus is not None:
+            self.agent.bus.republish()
+        return {"devices": len(self.agent.registry)}
+
+    @action("lesson_start", LessonStartArgs, "Start a lesson; captures, pushes and prints are tagged with it.")
+    async def lesson_start(self, args: LessonStartArgs) -> dict[str, Any]:
+        lesson = self.agent.lessons.start(args.subject, args.teacher, args.id)
+        self.agent.lesson_changed()
+        return {"lesson": lesson.model_dump()}
+
+    @action("lesson_end", description="End the current lesson.")
+    async def lesson_end(self, _args: NoArgs) -> dict[str, Any]:
+        ended = self.agent.lessons.end()
+        if ended is None:
+            raise RequestError("no_lesson", "no lesson is running")
+        self.agent.lesson_changed()
+        return {"lesson": ended.model_dump()}
+
+    @action("describe", DescribeArgs, "What each device exposes: properties, actions and their arguments.")
+    async def describe(self, args: DescribeArgs) -> dict[str, Any]:
+        devices = list(self.agent.registry)
+        if args.device is not None:
+            found = self.agent.registry.get(args.device)
+            if found is None:
+                raise RequestError("unknown_device", f"no device {args.device!r} in this classroom")
+            devices = [found]
+        return {"devices": [d.describe() for d in devices]}
+
+    @action("capture_and_show", CaptureAndShowArgs,
+            "Capture from a microscope and show the still on a panel's board, in one step.")
+    async def capture_and_show(self, args: CaptureAndShowArgs) -> dict[str, Any]:
+        from classroomd.daemon.push import capture_and_show
+
+        return dict(await capture_and_show(self.agent, args.microscope, args.panel))
+
+
+def alert_id(device_id: str, code: str) -> str:
+    return re.sub(r"[^a-z0-9-]+", "-", f"{device_id}-{code}".lower()).strip("-")
+
+
+class Agent:
+    def __init__(self, config: Config, demo_devices: list[DeviceConfig] | None = None) -> None:
+        self.config = config
+        self.demo_devices = demo_devices or []
+        self._state_dir = state_files.prepare(Path(config.agent.state_dir))
+        self.session = state_files.next_session(self._state_dir)
+        self._token = state_files.token(self._state_dir)
+        self.started = now_iso()
+        self.started_monotonic = time.monotonic()
+        self.topics = Topics(config.mqtt.base_topic, config.site, config.room)
+        self.registry = Registry()
+        self.lessons = LessonBook(self._state_dir)
+        self.supervisor = Supervisor(self)
+        self.actions = AgentActions(self)
+        self.alerts: dict[str, dict[str, Any]] = {}
+        self.bus: ClassroomBus | None = None
+        self.client: MqttClient | None = None
+        self.outbox: Outbox | None = None
+        self.http: http_server.HttpServer | None = None
+        self.broker: EmbeddedBroker | None = None
+        self._services: dict[str, Any] = {}
+        self._stop = asyncio.Event()
+        self._tasks: list[asyncio.Task[Any]] = []
+        self.registry.on_added.append(lambda d: self._inventory_changed())
+        self.registry.on_removed.append(lambda d: self._inventory_changed())
+
+    # --- DeviceHost / WebContext -----------------------------------------------
+    @property
+    def state_dir(self) -> Path:
+        return self._state_dir
+
+    @property
+    def token(self) -> str:
+        return self._token
+
+    @property
+    def http_base(self) -> str:
+        if self.config.http.public_url:
+            return self.config.http.public_url.rstrip("/")
+        return self.http.base_url if self.http is not None else ""
+
+    @property
+    def lesson(self) -> Lesson | None:
+        return self.lessons.current
+
+    def device(self, device_id: str) -> Device | None:
+        return self.registry.get(device_id)
+
+    def all_devices(self) -> list[Device]:
+        return list(self.registry)
+
+    def state_changed(self, device: Device) -> None:
+        if self.bus is not None:
+            self.bus.device_changed(device.id)
+
+    def emit(self, device: Device, name: str, data: Mapping[str, Any],
+             priority: Priority = Priority.EVENT) -> None:
+        if self.bus is not None:
+            self.bus.event(device.id, name, data, priority)
+        log.info("event %s", name, extra={"device": device.id})
+
+    def alert(self, device: Device, code: str, severity: str, message: Localized) -> None:
+        key = alert_id(device.id, code)
+        if key in self.alerts and self.alerts[key]["message"] == message.as_dict():
+            return
+        body = {"severity": severity, "device": device.id, "code": code,
+                "message": message.as_dict(),
+                "since": self.alerts.get(key, {}).get("since", now_iso())}
+        self.alerts[key] = body
+        log.warning("alert %s: %s", code, message.en, extra={"device": device.id})
+        if self.bus is not None:
+            self.bus.alert(key, body)
+
+    def clear_alert(self, device: Device, code: str) -> None:
+        key = alert_id(device.id, code)
+        if self.alerts.pop(key, None) is not None and self.bus is not None:
+            log.info("alert %s cleared", code, extra={"device": device.id})
+            self.bus.clear_alert(key)
+
+    def _service(self, name: str, module: str, cls: str, folder: str) -> Any:
+        if name not in self._services:
+            import importlib
+
+            factory = getattr(importlib.import_module(module), cls)
+            self._services[name] = factory(self._state_dir / folder)
+        return self._services[name]
+
+    @property
+    def media(self) -> MediaStore:
+        store: MediaStore = self._service("media", "classroomd.daemon.media", "MediaStore", "media")
+        return store
+
+    @property
+    def uploads(self) -> UploadStore:
+        store: UploadStore = self._service("uploads", "classroomd.daemon.uploads", "UploadStore", "uploads")
+        return store
+
+    @property
+    def board(self) -> BoardHub:
+        hub: BoardHub = self._service("board", "classroomd.web.board_hub", "BoardHub", "board")
+        return hub
+
+    # --- ClassroomView --------------------------------------------------------------
+    def agent_state(self, state: str) -> dict[str, Any]:
+        return {"state": state, "session": self.session, "version": __version__,
+                "host": socket.gethostname(), "started": self.started, "http": self.http_base}
+
+    def inventory(self) -> list[dict[str, Any]]:
+        return [{k: d.snapshot()[k] for k in ("id", "kind", "name", "vendor", "model",
+                                              "availability", "status")} for d in self.registry]
+
+    def device_snapshots(self) -> dict[str, dict[str, Any]]:
+        return {d.id: d.snapshot() for d in self.registry}
+
+    def lesson_payload(self) -> dict[str, Any]:
+        return self.lessons.current.model_dump() if self.lessons.current else {}
+
+    def target(self, target_id: str) -> Target | None:
+        if target_id == "agent":
+            return self.actions
+        return self.registry.get(target_id)
+
+    def lesson_changed(self) -> None:
+        if self.bus is not None:
+            self.bus.lesson_changed()
+
+    def _inventory_changed(self) -> None:
+        if self.bus is not None:
+            self.bus.inventory_changed()
+
+    # --- health -----------------------------------------------------------------------
+    def health_payload(self) -> dict[str, Any]:
+        statuses = {d.id: str(d.status) for d in self.registry}
+        faulty = [s for s in statuses.values() if s in (Status.FAULT, Status.LOST)]
+        status = "ok" if not faulty else ("fault" if len(faulty) == len(statuses) else "degraded")
+        broker = self.client.broker if self.client is not None else None
+        return {
+            "status": status,
+            "uptime_s": round(time.monotonic() - self.started_monotonic, 1),
+            "outbox_depth": self.outbox.depth if self.outbox else 0,
+            "outbox_dropped": self.outbox.dropped if self.outbox else 0,
+            "devices": statuses,
+            "connected_broker": str(broker) if broker else None,
+            "alerts": len(self.alerts),
+            "lesson": self.lessons.current.id if self.lessons.current else None,
+        }
+
+    async def _health_loop(self) -> None:
+        while True:
+            if self.bus is not None:
+                self.bus.health(self.health_payload())
+            await asyncio.sleep(self.config.agent.health_interval_s)
+
+    # --- devices ----------------------------------------------------------------------
+    def _device_entries(self) -> list[DeviceConfig]:
+        configured = [d for d in self.config.devices if d.enabled]
+        ids = {d.id for d in configured}
+        return configured + [d for d in self.demo_devices if d.id not in ids]
+
+    def add_device(self, entry: DeviceConfig) -> Device:
+        device = device_class(entry.kind).from_config(entry)
+        self.registry.add(device)
+        self.supervisor.start(device)
+        return device
+
+    async def rescan(self) -> dict[str, Any]:
+        restarted = []
+        for device in self.registry:
+            if device.status in (Status.FAULT, Status.LOST, Status.OFFLINE):
+                await self.supervisor.stop(device)
+                self.supervisor.start(device)
+                restarted.append(device.id)
+        added = []
+        for entry in self._device_entries():
+            if entry.id not in self.registry:
+                self.add_device(entry)
+                added.append(entry.id)
+        return {"restarted": restarted, "added": added, "devices": len(self.registry)}
+
+    # --- lifecycle --------------------------------------------------------------------
+    def _client_settings(self, urls: list[BrokerUrl]) -> ClientSettings:
+        m = self.config.mqtt
+        return ClientSettings(
+            urls=urls,
+            client_id=m.client_id or f"classroomd-{self.config.site}-{self.config.room}",
+            username=m.username, password=m.password,
+            ca_file=str(m.ca_file) if m.ca_file else None,
+            cert_file=str(m.cert_file) if m.cert_file else None,
+            key_file=str(m.key_file) if m.key_file else None,
+            tls_insecure=m.tls_insecure, keepalive_s=m.keepalive_s,
+            reconnect_min_s=m.reconnect_min_s, reconnect_max_s=m.reconnect_max_s,
+        )
+
+    async def start(self) -> None:
+        urls = [BrokerUrl.parse(u) for u in self.config.mqtt.urls]
+        embedded = next((u for u in urls if u.scheme == "embedded"), None)
+        if embedded is not None:
+            self.broker = EmbeddedBroker(embedded.host, embedded.port)
+            await self.broker.start()
+        self.http = await http_server.start(self, self.config.http.listen)
+        self.outbox = Outbox(self._state_dir / "outbox.sqlite3", self.config.outbox.max_messages)
+        will = Will(self.topics.agent, dumps(self.agent_state("offline")))
+        self.client = MqttClient(self._client_settings(urls), will)
+        self.bus = ClassroomBus(self.topics, self.client, self.outbox, self, self.session,
+                                self._state_dir, self.config.outbox)
+        for entry in self._device_entries():
+            try:
+                self.add_device(entry)
+            except Exception as exc:  # a device that cannot even be built must not stop the rest
+                log.error("cannot set up: %s", exc, extra={"device": entry.id})
+        self._tasks.append(asyncio.create_task(self.client.run(), name="mqtt"))
+        self._tasks.append(asyncio.create_task(self._health_loop(), name="health"))
+        log.info("classroomd %s session %d: %s/%s with %d devices, HTTP %s", __version__, self.session,
+                 self.config.site, self.config.room, len(self.registry), self.http_base)
+
+    async def wait_connected(self, timeout: float) -> bool:
+        assert self.client is not None
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self.client.connected.wait(), timeout)
+            return True
+        return False
+
+    def request_stop(self) -> None:
+        self._stop.set()
+
+    async def run_until_stopped(self) -> None:
+        await self._stop.wait()
+
+    async def stop(self) -> None:
+        await self.supervisor.stop_all(list(self.registry))
+        if self.bus is not None:
+            await self.bus.announce_offline()
+            await self.bus.close()
+        if self.client is not None:
+            await self.client.stop(graceful=True)
+        for task in self._tasks:
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        if self.http is not None:
+            await self.http.stop()
+        if self.outbox is not None:
+            self.outbox.close()
+        if self.broker is not None:
+            await self.broker.stop()
+

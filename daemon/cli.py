@@ -1,0 +1,243 @@
+"""`classroomd`: the daemon and its client subcommands."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import importlib
+import json
+import signal
+import sys
+from pathlib import Path
+from typing import Any
+
+from classroomd import __version__
+from classroomd.config.loader import ConfigError, load_config
+from classroomd.config.schema import Config
+
+# Subcommands contributed by feature modules: each has `add_parser(subparsers)`.
+FEATURE_COMMANDS = (
+    "classroomd.daemon.discover_cmd",
+    "classroomd.daemon.cli_print",
+    "classroomd.daemon.cli_push",
+    "classroomd.daemon.udev_install",
+)
+
+
+def _load(path: str | None, demo: bool = False) -> Config:
+    from classroomd.daemon.demo import demo_defaults
+
+    defaults = demo_defaults() if demo else None
+    if path is None:
+        return Config.model_validate(defaults or {})
+    return load_config(path, defaults)
+
+
+# --- run ----------------------------------------------------------------------------
+def cmd_run(args: argparse.Namespace) -> int:
+    from classroomd.daemon import logs
+
+    config = _load(args.config, args.demo)
+    overrides: dict[str, Any] = {}
+    if args.broker:
+        overrides["mqtt"] = {**config.mqtt.model_dump(), "url": args.broker}
+    if args.http:
+        overrides["http"] = {**config.http.model_dump(), "listen": args.http}
+    if overrides:
+        config = Config.model_validate({**config.model_dump(), **overrides})
+    logs.setup(args.log_level, config.agent.log_format)
+    return asyncio.run(_run(config, args.demo))
+
+
+async def _run(config: Config, demo: bool) -> int:
+    from classroomd.daemon.agent import Agent
+    from classroomd.daemon.demo import start_simulators, stop_simulators
+    from classroomd.daemon.embedded_broker import BrokerPortBusy
+    from classroomd.daemon.state_dir import StateDirError
+    from classroomd.web.server import HttpPortBusy
+
+    sims = []
+    agent: Agent | None = None
+    try:
+        if demo:
+            configured_kinds = {str(d.kind) for d in config.devices}
+            sims = await start_simulators(Path(config.agent.state_dir) / "simulators", configured_kinds)
+        agent = Agent(config, [s.config for s in sims])
+        await agent.start()
+    except (BrokerPortBusy, HttpPortBusy, StateDirError) as exc:
+        print(f"classroomd: {exc}", file=sys.stderr)
+        if agent is not None:
+            await agent.stop()
+        await stop_simulators(sims)
+        return 2
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(signum, agent.request_stop)
+    if demo:
+        _print_demo_banner(agent)
+    try:
+        await agent.run_until_stopped()
+    finally:
+        await agent.stop()
+        await stop_simulators(sims)
+    return 0
+
+
+def _print_demo_banner(agent: Any) -> None:
+    config: Config = agent.config
+    url = config.mqtt.urls[0]
+    host, port = url.split("://", 1)[1].rsplit(":", 1)
+    root = agent.topics.root
+    panel = next((d.id for d in agent.registry if d.kind == "panel"), "panel")
+    embedded = " (embedded broker, MQTT 3.1.1)" if url.startswith("embedded://") else ""
+    print(
+        f"\nclassroomd {__version__}: demo classroom with {len(agent.registry)} simulated devices\n"
+        f"  broker     mqtt://{host}:{port}{embedded}\n"
+        f"  watch      mosquitto_sub -h {host} -p {port} -v -t '{root}/#'\n"
+        f"  ping       mosquitto_pub -h {host} -p {port} -t '{root}/agent/request/ping' -m '{{}}'\n"
+        f"  inventory  {agent.http_base}/api/v1/devices\n"
+        f"  board      {agent.http_base}/board?panel={panel}\n"
+        f"  state      {agent.state_dir}\n"
+        "Stop with Ctrl+C.\n",
+        flush=True,
+    )
+
+
+# --- config check -------------------------------------------------------------------
+def cmd_config_check(args: argparse.Namespace) -> int:
+    try:
+        config = load_config(args.file)
+    except ConfigError as exc:
+        for issue in exc.issues:
+            print(issue, file=sys.stderr)
+        return 1
+    print(f"{args.file}: OK: {config.site}/{config.room}, {len(config.devices)} devices, "
+          f"broker {', '.join(config.mqtt.urls)}")
+    return 0
+
+
+# --- client subcommands -------------------------------------------------------------
+def add_client_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--config", help="the daemon's config file (broker, site, room)")
+    parser.add_argument("--broker", help="broker URL, e.g. mqtt://127.0.0.1:1883")
+    parser.add_argument("--site", help="site, when the broker serves several classrooms")
+    parser.add_argument("--room", help="room, when the broker serves several classrooms")
+
+
+def remote_from_args(args: argparse.Namespace) -> Any:
+    """A `Remote` for the classroom named by --config or --broker/--site/--room."""
+    from classroomd.bus.rpc import Remote
+
+    site, room, base = args.site, args.room, "classroom"
+    url = args.broker
+    username = password = ca_file = None
+    if args.config:
+        config = load_config(args.config)
+        url = url or config.mqtt.urls[0]
+        site, room, base = site or config.site, room or config.room, config.mqtt.base_topic
+        username, password = config.mqtt.username, config.mqtt.password
+        ca_file = str(config.mqtt.ca_file) if config.mqtt.ca_file else None
+    url = (url or "mqtt://127.0.0.1:1883").replace("embedded://", "mqtt://")
+    return Remote(url, base, site, room, username, password, ca_file)
+
+
+def cmd_devices(args: argparse.Namespace) -> int:
+    async def fetch() -> tuple[list[dict[str, Any]], dict[str, Any]]:
+        async with remote_from_args(args) as remote:
+            topics = await remote.topics()
+            agent = await remote.retained(topics.agent)
+            return await remote.retained(topics.inventory), agent or {}
+
+    devices, agent = asyncio.run(fetch())
+    if args.json:
+        print(json.dumps({"agent": agent, "devices": devices}, ensure_ascii=False, indent=2))
+        return 0
+    print(f"agent: {agent.get('state', '?')}  session {agent.get('session', '?')}  http {agent.get('http', '?')}")
+    rows = [("ID", "KIND", "NAME", "AVAILABILITY", "STATUS")]
+    rows += [(d["id"], d["kind"], d["name"], d["availability"], d["status"]) for d in devices]
+    widths = [max(len(str(r[i])) for r in rows) for i in range(5)]
+    for row in rows:
+        print("  ".join(str(v).ljust(w) for v, w in zip(row, widths, strict=True)).rstrip())
+    return 0
+
+
+def cmd_discover_configured(args: argparse.Namespace) -> int:
+    """Used only when the discovery module is absent: what the config declares."""
+    config = _load(args.config)
+    listed = [{"id": d.id, "kind": str(d.kind), "name": d.name or d.id,
+               "paths": [p for p in (d.port, d.source) if p], "matched_by": "config entry"}
+              for d in config.devices]
+    if args.json:
+        print(json.dumps({"devices": listed, "unclassified": []}, indent=2))
+    else:
+        for d in listed:
+            print(f"{d['kind']:<12} {d['id']:<24} {d['name']:<24} {' '.join(d['paths'])}  ({d['matched_by']})")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="classroomd", description="Device agent for digital classrooms")
+    parser.add_argument("--version", action="version", version=f"classroomd {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    run = sub.add_parser("run", help="run the daemon")
+    run.add_argument("--config", help="config file (TOML)")
+    run.add_argument("--demo", action="store_true", help="simulate one device of every kind")
+    run.add_argument("--broker", help="mqtt://HOST:PORT, mqtts://HOST:PORT or embedded://HOST:PORT")
+    run.add_argument("--http", help="HOST:PORT for the HTTP server")
+    run.add_argument("--log-level", default="INFO", choices=["DEBUG", "INFO", "WARNING", "ERROR"])
+    run.set_defaults(func=cmd_run)
+
+    cfg = sub.add_parser("config", help="config file tools")
+    cfg_sub = cfg.add_subparsers(dest="config_command", required=True)
+    check = cfg_sub.add_parser("check", help="validate a config file")
+    check.add_argument("file")
+    check.set_defaults(func=cmd_config_check)
+
+    devices = sub.add_parser("devices", help="ask a running daemon for its devices")
+    add_client_options(devices)
+    devices.add_argument("--json", action="store_true")
+    devices.set_defaults(func=cmd_devices)
+
+    have_discover = False
+    for name in FEATURE_COMMANDS:
+        try:
+            module = importlib.import_module(name)
+        except ModuleNotFoundError as exc:
+            if exc.name != name:
+                raise
+            continue
+        module.add_parser(sub)
+        have_discover = have_discover or name.endswith("discover_cmd")
+    if not have_discover:
+        discover = sub.add_parser("discover", help="list the devices this classroom would have")
+        discover.add_argument("--config")
+        discover.add_argument("--json", action="store_true")
+        discover.set_defaults(func=cmd_discover_configured)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        code: int = args.func(args)
+        return code
+    except ConfigError as exc:
+        for issue in exc.issues:
+            print(issue, file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+    except Exception as exc:
+        from classroomd.bus.rpc import RemoteError
+
+        if isinstance(exc, RemoteError | ConnectionError):
+            print(f"classroomd: {exc}", file=sys.stderr)
+            return 1
+        raise
+
+
+if __name__ == "__main__":
+    with contextlib.suppress(KeyboardInterrupt):
+        raise SystemExit(main())

@@ -1,0 +1,44 @@
+"""`/healthz` and the read-only inventory API."""
+
+from __future__ import annotations
+
+from aiohttp import web
+
+from classroomd.web.context import context
+
+
+async def healthz(request: web.Request) -> web.Response:
+    ctx = context(request)
+    return web.json_response({"status": "ok", "devices": len(ctx.all_devices())})
+
+
+async def devices(request: web.Request) -> web.Response:
+    ctx = context(request)
+    return web.json_response([d.snapshot() for d in ctx.all_devices()])
+
+
+async def device(request: web.Request) -> web.Response:
+    found = context(request).device(request.match_info["device_id"])
+    if found is None:
+        raise web.HTTPNotFound(text='{"error": {"code": "unknown_device"}}', content_type="application/json")
+    return web.json_response({**found.snapshot(), "describe": found.describe()})
+
+
+async def device_endpoint(request: web.Request) -> web.StreamResponse:
+    """A device's own endpoints (a microscope's stream and snapshot) at /devices/{id}/{name}."""
+    found = context(request).device(request.match_info["device_id"])
+    if found is None:
+        raise web.HTTPNotFound(text=f"no device {request.match_info['device_id']}")
+    handler = found.http_endpoints().get(request.match_info["endpoint"])
+    if handler is None:
+        raise web.HTTPNotFound(text=f"device {found.id} has no endpoint {request.match_info['endpoint']}")
+    return await handler(request)
+
+
+def routes() -> list[web.RouteDef]:
+    return [
+        web.get("/healthz", healthz),
+        web.get("/api/v1/devices", devices),
+        web.get("/api/v1/devices/{device_id}", device),
+        web.route("*", "/devices/{device_id}/{endpoint}", device_endpoint),
+    ]
