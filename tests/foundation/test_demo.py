@@ -1,0 +1,59 @@
+"""`classroomd run --demo` on the embedded broker: a paho client sees the whole classroom."""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import paho.mqtt.client as mqtt
+
+from tests.support.mosquitto import free_port, wait_port
+from tests.support.probe import Probe
+
+KINDS = {"panel", "microscope", "tablet", "touch_table", "globe", "printer"}
+ROOT = "classroom/demo-school/demo-room"
+
+
+async def test_demo_shows_six_devices_on_the_embedded_broker(tmp_path: Path) -> None:
+    broker_port, http_port = free_port(), free_port()
+    config = tmp_path / "demo.toml"
+    config.write_text(f'[agent]\nstate_dir = "{tmp_path / "state"}"\n')
+    log = (tmp_path / "demo.log").open("wb")
+    proc = await asyncio.to_thread(
+        subprocess.Popen,
+        [sys.executable, "-m", "classroomd", "run", "--demo", "--config", str(config),
+         "--broker", f"embedded://127.0.0.1:{broker_port}", "--http", f"127.0.0.1:{http_port}"],
+        stdout=log, stderr=subprocess.STDOUT)
+    try:
+        await asyncio.to_thread(wait_port, broker_port, 30)
+        started = time.monotonic()
+        probe = Probe(broker_port, protocol=mqtt.MQTTv311).connect()
+        await asyncio.to_thread(probe.subscribe, f"{ROOT}/#")
+
+        def six_online(inventory: list[dict[str, str]]) -> bool:
+            return {d["kind"] for d in inventory if d["availability"] == "online"} == KINDS
+
+        inventory = await asyncio.to_thread(probe.wait_topic, f"{ROOT}/devices", 20, six_online)
+        took = time.monotonic() - started
+        assert len(inventory) == 6
+        agent = await asyncio.to_thread(probe.wait_topic, f"{ROOT}/agent", 5)
+        assert agent["state"] == "online" and agent["http"] == f"http://127.0.0.1:{http_port}"
+        for device in inventory:
+            state = await asyncio.to_thread(probe.wait_topic, f"{ROOT}/{device['id']}", 5)
+            assert state["kind"] == device["kind"] and state["availability"] == "online"
+        print(f"six devices online {took:.1f}s after the broker came up")
+        probe.close()
+    finally:
+        proc.send_signal(signal.SIGINT)
+        try:
+            proc.wait(20)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+        log.close()
+    output = (tmp_path / "demo.log").read_text()
+    assert "mosquitto_sub" in output and f"http://127.0.0.1:{http_port}/board" in output
+    assert "Traceback" not in output, output
