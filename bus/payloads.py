@@ -59,6 +59,12 @@ class Health(Delivery):
     outbox_dropped: int = 0
     devices: dict[str, str] = Field(description="device id -> status")
     connected_broker: str | None = None
+    alerts: int = 0
+    lesson: str | None = None
+    usage: dict[str, dict[str, Any]] = Field(
+        default_factory=dict,
+        description="device id -> active_min, lesson_active_min, events_per_min, last_activity "
+        "(devices that measure use)")
 
 
 class InventoryItem(Payload):

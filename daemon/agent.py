@@ -270,6 +270,7 @@ class Agent:
             "connected_broker": str(broker) if broker else None,
             "alerts": len(self.alerts),
             "lesson": self.lessons.current.id if self.lessons.current else None,
+            "usage": {d.id: u for d in self.registry if (u := d.usage_report()) is not None},
         }
 
     async def _health_loop(self) -> None:

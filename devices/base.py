@@ -380,6 +380,11 @@ class Device(ActionTarget):
             "actions": {k: a.describe() for k, a in self.actions().items()},
         }
 
+    def usage_report(self) -> dict[str, Any] | None:
+        """How much the device is used (active minutes overall and in the current lesson),
+        published with health; None for a device that does not measure use."""
+        return None
+
     def http_endpoints(self) -> dict[str, HttpHandler]:
         """HTTP endpoints served at `/devices/{id}/{name}` (e.g. a microscope's `stream`)."""
         return {}

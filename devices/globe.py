@@ -222,6 +222,10 @@ class GlobeDevice(Device):
             "active_min": Property("number", unit="min"),
         }
 
+    def usage_report(self) -> dict[str, Any] | None:
+        lesson = self._host.lesson if self._host is not None else None
+        return {**self.usage.as_dict(lesson.id if lesson else None), "touches": self.touches}
+
     def state(self) -> dict[str, Any]:
         lesson = self._host.lesson if self._host is not None else None
         return {

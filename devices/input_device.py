@@ -119,6 +119,9 @@ class InputDevice(Device):
             "active_min": Property("number", unit="min", description="active minutes since the daemon started"),
         }
 
+    def usage_report(self) -> dict[str, Any] | None:
+        return self.input_state()
+
     def input_state(self) -> dict[str, Any]:
         lesson = self._host.lesson if self._host is not None else None
         return self.usage.as_dict(lesson.id if lesson else None)
