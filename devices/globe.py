@@ -169,7 +169,7 @@ class GlobeDevice(Device):
         self.last_touch = {"code": self.profile.code_text(code), "iso": iso, "name": country_names(iso)}
         self.host.emit(self, "touched", {**self.last_touch, "lesson": lesson.id if lesson else None})
         self.changed()
-        if self.opts.panel:
+        if self.opts.panel and self.host.board.connected(self.opts.panel):
             task = asyncio.create_task(self._show_on_panel(self.opts.panel, iso), name=f"globe-card-{self.id}")
             self._card_tasks.add(task)
             task.add_done_callback(self._card_tasks.discard)

@@ -31,6 +31,8 @@ class TabletOptions(InputOptions):
     ink_rate_hz: float = Field(30.0, gt=0, le=30)
     #: Points closer than this (fraction of the tablet's width) to the last kept one are dropped.
     min_step: float = Field(0.002, ge=0, lt=0.1)
+    #: Attach to this panel's board at start (otherwise on an `attach` request).
+    panel: str | None = None
 
 
 class AttachArgs(BaseModel):
@@ -94,6 +96,16 @@ class TabletDevice(InputDevice):
             self.used(len(samples), {"strokes": self.strokes_drawn})
         if was is None or (was.in_proximity, was.touching) != (self.last.in_proximity, self.last.touching):
             self.changed()
+
+    async def start(self, host: Any) -> None:
+        await super().start(host)
+        if self.opts.panel and self.attached_panel is None:
+            self.attached_panel = self.opts.panel
+            self._start_flusher()
+
+    def _start_flusher(self) -> None:
+        if self._flusher is None or self._flusher.done():
+            self._flusher = asyncio.create_task(self._flush_loop(), name=f"ink-{self.id}")
 
     # --- ink ------------------------------------------------------------------
     def _ink(self, sample: PenSample) -> None:
@@ -163,8 +175,7 @@ class TabletDevice(InputDevice):
         if panel is None or panel.kind != Kind.PANEL:
             raise RequestError("unknown_device", f"no panel {args.panel!r} in this classroom")
         self.attached_panel = args.panel
-        if self._flusher is None or self._flusher.done():
-            self._flusher = asyncio.create_task(self._flush_loop(), name=f"ink-{self.id}")
+        self._start_flusher()
         self.changed()
         return {"panel": args.panel, "aspect": round(self.caps.aspect(), 4),
                 "boards": self.host.board.connected(args.panel)}

@@ -122,7 +122,8 @@ async def start_demo_tablet(workdir: Path) -> DemoDevice:
     workdir.mkdir(parents=True, exist_ok=True)
     recording = workdir / "pen.json"
     write_recording(recording, PEN_CAPS, pen_demo_events())
-    config = DeviceConfig(id="tablet-1", kind=Kind.TABLET, name="Demo pen tablet", source=f"replay://{recording}")
+    config = DeviceConfig.model_validate({"id": "tablet-1", "kind": Kind.TABLET, "name": "Demo pen tablet",
+                                          "source": f"replay://{recording}", "panel": "panel-1"})
     return DemoDevice(config, _nothing)
 
 
