@@ -151,6 +151,7 @@ class EvdevSource:
     def start(self, on_events: Batch, on_gone: Gone) -> None:
         loop = asyncio.get_running_loop()
         self._loop = loop
+        empty_reads = [0]
 
         def readable() -> None:
             try:
@@ -162,6 +163,15 @@ class EvdevSource:
                 self.close()
                 on_gone("unplugged" if exc.errno == errno.ENODEV else f"read failed: {exc.strerror}")
                 return
+            if not batch:
+                # Readable with nothing to read is end-of-file: without this the loop
+                # would spin on a node that can no longer deliver anything.
+                empty_reads[0] += 1
+                if empty_reads[0] >= 3:
+                    self.close()
+                    on_gone("the input node stopped delivering (end of file)")
+                return
+            empty_reads[0] = 0
             on_events(batch)
 
         loop.add_reader(self._dev.fd, readable)
