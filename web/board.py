@@ -1,0 +1,194 @@
+"""The lesson board: the full-screen page on the panel, its WebSocket, and the lesson gallery.
+
+Everything the page needs is served from the package (no CDN), so the board
+works with the school's internet down. The page reads `?panel=` and `?lang=`;
+a panel's configured language is used when the URL names none.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import html
+import json
+import logging
+from importlib import resources
+from typing import Any
+
+from aiohttp import WSMsgType, web
+
+from classroomd.devices.base import Kind
+from classroomd.web.board_hub import PANEL_ID_RE, BoardConnection
+from classroomd.web.context import WebContext, context
+
+log = logging.getLogger("classroomd.board")
+
+LANGUAGES = ("kk", "ru", "en")
+STATIC_TYPES = {"board.js": "text/javascript", "board.css": "text/css", "board.html": "text/html"}
+
+
+def _static(name: str) -> str:
+    return (resources.files("classroomd.web") / "static" / name).read_text(encoding="utf-8")
+
+
+def _panel(request: web.Request) -> str:
+    panel = request.query.get("panel", "")
+    if not PANEL_ID_RE.match(panel):
+        raise web.HTTPBadRequest(
+            text=json.dumps({"error": {
+                "code": "invalid_panel",
+                "message": "add ?panel=<panel id> to the board's URL, e.g. /board?panel=panel-1"}}),
+            content_type="application/json")
+    return panel
+
+
+def _language(request: web.Request, ctx: WebContext, panel: str) -> str:
+    wanted = request.query.get("lang", "")
+    if wanted in LANGUAGES:
+        return wanted
+    device = ctx.device(panel)
+    configured = getattr(getattr(device, "options", None), "language", None)
+    if configured in LANGUAGES:
+        return str(configured)
+    # The agent's own first language, when the context is the agent (WebContext does not promise it).
+    agent_language = getattr(getattr(getattr(ctx, "config", None), "agent", None), "language", None)
+    return str(agent_language) if agent_language in LANGUAGES else "kk"
+
+
+async def board_page(request: web.Request) -> web.Response:
+    ctx = context(request)
+    panel = _panel(request)
+    device = ctx.device(panel)
+    page = (_static("board.html")
+            .replace("{{panel}}", html.escape(panel))
+            .replace("{{lang}}", _language(request, ctx, panel))
+            .replace("{{name}}", html.escape(device.name if device is not None else panel)))
+    return web.Response(text=page, content_type="text/html", headers={"Cache-Control": "no-store"})
+
+
+async def static_file(request: web.Request) -> web.Response:
+    name = request.match_info["name"]
+    if name not in STATIC_TYPES or name == "board.html":
+        raise web.HTTPNotFound(text=f"no board file {name}")
+    return web.Response(text=_static(name), content_type=STATIC_TYPES[name],
+                        headers={"Cache-Control": "no-cache"})
+
+
+async def current(request: web.Request) -> web.Response:
+    panel = _panel(request)
+    hub = context(request).board
+    return web.json_response({"panel": panel, "content": hub.current(panel), "boards": hub.connected(panel)})
+
+
+async def board_socket(request: web.Request) -> web.StreamResponse:
+    panel = _panel(request)
+    hub = context(request).board
+    ws = web.WebSocketResponse(heartbeat=15, max_msg_size=64 * 1024)
+    await ws.prepare(request)
+    connection = hub.attach(panel)
+    writer = asyncio.create_task(_write(ws, connection), name=f"board-{panel}")
+    try:
+        await ws.send_json({"type": "hello", "panel": panel, "content": hub.current(panel)})
+        async for message in ws:
+            if message.type != WSMsgType.TEXT:
+                continue
+            with contextlib.suppress(ValueError):
+                data = json.loads(message.data)
+                if isinstance(data, dict):
+                    hub.received(connection, data)
+    finally:
+        hub.detach(connection)
+        writer.cancel()
+        await asyncio.gather(writer, return_exceptions=True)
+    return ws
+
+
+async def _write(ws: web.WebSocketResponse, connection: BoardConnection) -> None:
+    while not ws.closed:
+        message = await connection.outgoing.get()
+        try:
+            await ws.send_json(message)
+        except (ConnectionError, RuntimeError):
+            return
+
+
+# --- the lesson gallery ---------------------------------------------------------------------------
+GALLERY_TEXT = {
+    "kk": {"title": "Сабақ", "media": "Суреттер", "prints": "3D басып шығару", "none": "Әзірге ештеңе жоқ",
+           "scale": "масштаб"},
+    "ru": {"title": "Урок", "media": "Снимки", "prints": "3D-печать", "none": "Пока ничего нет",
+           "scale": "масштаб"},
+    "en": {"title": "Lesson", "media": "Captures", "prints": "3D prints", "none": "Nothing yet",
+           "scale": "scale"},
+}
+
+
+async def _lesson_prints(ctx: WebContext, lesson_id: str) -> list[dict[str, Any]]:
+    """Print jobs of the lesson, from each printer's `history` (printers that cannot answer are skipped)."""
+    jobs: list[dict[str, Any]] = []
+    for device in ctx.all_devices():
+        if device.kind != Kind.PRINTER or "history" not in device.actions():
+            continue
+        try:
+            reply = await asyncio.wait_for(device.request("history", {}), 2.0)
+        except Exception as exc:
+            log.info("no print history from %s for the gallery: %s", device.id, exc)
+            continue
+        for job in reply.get("jobs", []) or []:
+            if isinstance(job, dict) and job.get("lesson") == lesson_id:
+                jobs.append({**job, "printer": device.name})
+    return jobs
+
+
+async def lesson_data(ctx: WebContext, lesson_id: str) -> dict[str, Any]:
+    items = ctx.media.by_lesson(lesson_id)
+    lesson = ctx.lesson
+    return {
+        "id": lesson_id,
+        "current": bool(lesson and lesson.id == lesson_id),
+        "lesson": lesson.model_dump() if lesson and lesson.id == lesson_id else None,
+        "media": [{"id": m.id, "url": m.url, "thumb_url": m.thumb_url, "caption": m.meta.get("caption", ""),
+                   "created": m.meta.get("created"), "device": m.meta.get("device"),
+                   "um_per_px": m.meta.get("um_per_px"), "tags": m.meta.get("tags", [])} for m in items],
+        "prints": await _lesson_prints(ctx, lesson_id),
+    }
+
+
+async def lesson_json(request: web.Request) -> web.Response:
+    return web.json_response(await lesson_data(context(request), request.match_info["lesson_id"]))
+
+
+async def lesson_page(request: web.Request) -> web.Response:
+    lang = request.query.get("lang", "kk")
+    t = GALLERY_TEXT.get(lang, GALLERY_TEXT["kk"])
+    data = await lesson_data(context(request), request.match_info["lesson_id"])
+    e = html.escape
+    lesson = data["lesson"] or {}
+    heading = " · ".join(e(str(x)) for x in (lesson.get("subject"), lesson.get("teacher")) if x) or e(data["id"])
+    cards = []
+    for m in data["media"]:
+        caption = e(str(m["caption"] or m["created"] or m["id"]))
+        scale = f' <small>({t["scale"]}: {m["um_per_px"]:.3g} µm/px)</small>' if m["um_per_px"] else ""
+        cards.append(f'<figure class="shot"><a href="{e(m["url"])}"><img loading="lazy" src="{e(m["thumb_url"])}"'
+                     f' alt="{caption}"></a><figcaption>{caption}{scale}</figcaption></figure>')
+    prints = [f'<li>{e(str(j.get("name") or j.get("file") or j.get("id", "")))} — {e(str(j.get("outcome", "")))}'
+              f' <small>{e(str(j.get("printer", "")))}</small></li>' for j in data["prints"]]
+    body = (f'<h1>{t["title"]}: {heading}</h1><h2>{t["media"]}</h2>'
+            f'<div class="gallery">{"".join(cards) or "<p>" + t["none"] + "</p>"}</div>'
+            f'<h2>{t["prints"]}</h2><ul>{"".join(prints) or "<li>" + t["none"] + "</li>"}</ul>')
+    page = (f'<!doctype html><html lang="{e(lang)}"><head><meta charset="utf-8">'
+            f'<meta name="viewport" content="width=device-width, initial-scale=1">'
+            f'<title>{t["title"]} {e(data["id"])}</title><link rel="stylesheet" href="/board/static/board.css">'
+            f'</head><body class="lesson-page">{body}</body></html>')
+    return web.Response(text=page, content_type="text/html")
+
+
+def routes() -> list[web.RouteDef]:
+    return [
+        web.get("/board", board_page),
+        web.get("/board/ws", board_socket),
+        web.get("/board/current", current),
+        web.get("/board/static/{name}", static_file),
+        web.get("/lessons/{lesson_id}", lesson_page),
+        web.get("/api/v1/lessons/{lesson_id}", lesson_json),
+    ]
