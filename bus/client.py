@@ -217,16 +217,25 @@ class MqttClient:
             code = await asyncio.wait_for(asyncio.shield(conn.connack), self.settings.connect_timeout_s)
         except TimeoutError:
             self._drop(conn, "no CONNACK")
-            raise TimeoutError("no CONNACK from the broker") from None
-        if code.is_failure:
-            self._drop(conn, str(code))
-            # A 3.1.1-only broker either refuses the version or, like amqtt when the
-            # CONNECT carries a will, drops the connection without a CONNACK.
-            if protocol == MQTT5 and (_unsupported_protocol(code) or not conn.got_connack):
+            if protocol != MQTT5:
+                raise TimeoutError("no CONNACK from the broker") from None
+            # amqtt (the embedded broker, or one a school runs) ignores an MQTT 5 CONNECT
+            # instead of refusing it: silence is an answer too.
+            code = None
+        if code is None or code.is_failure:
+            if code is not None:
+                self._drop(conn, str(code))
+            # A 3.1.1-only broker either refuses the version, drops the connection without a
+            # CONNACK (amqtt when the CONNECT carries a will) or never answers at all.
+            if protocol == MQTT5 and (code is None or _unsupported_protocol(code) or not conn.got_connack):
                 log.info("broker %s speaks no MQTT 5; using MQTT 3.1.1", url)
                 self._protocols[url] = MQTT311
                 conn = await self._open(url, MQTT311)
-                code = await asyncio.wait_for(asyncio.shield(conn.connack), self.settings.connect_timeout_s)
+                try:
+                    code = await asyncio.wait_for(asyncio.shield(conn.connack), self.settings.connect_timeout_s)
+                except TimeoutError:
+                    self._drop(conn, "no CONNACK")
+                    raise TimeoutError("no CONNACK from the broker (MQTT 5 nor 3.1.1)") from None
                 if code.is_failure:
                     self._drop(conn, str(code))
                     raise ConnectionError(f"connection refused: {code}")

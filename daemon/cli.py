@@ -138,7 +138,8 @@ def remote_from_args(args: argparse.Namespace) -> Any:
         site, room, base = site or config.site, room or config.room, config.mqtt.base_topic
         username, password = config.mqtt.username, config.mqtt.password
         ca_file = str(config.mqtt.ca_file) if config.mqtt.ca_file else None
-    url = (url or "mqtt://127.0.0.1:1883").replace("embedded://", "mqtt://")
+    # An embedded:// URL stays as it is: the client then speaks 3.1.1 to amqtt straight away.
+    url = url or "mqtt://127.0.0.1:1883"
     return Remote(url, base, site, room, username, password, ca_file)
 
 
