@@ -24,10 +24,14 @@ CHROMIUM = "/usr/bin/chromium"
 INK_BGR = np.array([0x35, 0x39, 0xE5])
 
 
-def red_pixels(png: bytes) -> int:
+def ink_mask(png: bytes) -> np.ndarray:
     image = cv2.imdecode(np.frombuffer(png, np.uint8), cv2.IMREAD_COLOR)
     distance = np.abs(image.astype(int) - INK_BGR).sum(axis=2)
-    return int((distance < 60).sum())
+    return distance < 60
+
+
+def red_pixels(png: bytes) -> int:
+    return int(ink_mask(png).sum())
 
 
 @pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="Debian chromium is installed by scripts/system-deps.sh")
@@ -66,10 +70,15 @@ async def test_tablet_ink_is_drawn_over_the_capture_and_saved(tmp_path: Path, mo
                     break
                 await asyncio.sleep(0.1)
             await page.wait_for_function("Number(document.getElementById('ink').dataset.strokes || 0) > 0")
-            after = red_pixels(await page.screenshot(path=str(tmp_path / "board.png")))
+            shot = await page.screenshot(path=str(tmp_path / "board.png"))
+            after = red_pixels(shot)
             await browser.close()
         assert before == 0
         assert after > 500, f"the stroke should be visible over the capture; {after} ink pixels (see board.png)"
+        # The tablet (157.5 x 98.4 mm, aspect 1.6) maps onto a centred 1152 x 720 box of the
+        # 1280 x 720 board, so the stroke's x from 0.2 to 0.8 spans 294..985 px, not 256..1024.
+        xs = np.nonzero(ink_mask(shot).any(axis=0))[0]
+        assert abs(int(xs.min()) - 294) <= 8 and abs(int(xs.max()) - 985) <= 8, (xs.min(), xs.max())
         saved = agent.media.get(item.id)
         assert saved is not None and saved.meta.get("annotations"), "finished strokes belong in the sidecar"
         assert all(a["device"] == "tablet-1" for a in saved.meta["annotations"])

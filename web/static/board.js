@@ -192,7 +192,13 @@
   function drawStroke(stroke) {
     const ctx = canvas.getContext("2d");
     const points = stroke.points || [];
-    const w = canvas.width, h = canvas.height;
+    // Map the tablet's active area (its own aspect ratio) onto the largest centred box of the
+    // screen with that shape, so a circle drawn on the tablet is a circle on the board.
+    let w = canvas.width, h = canvas.height, ox = 0, oy = 0;
+    if (stroke.aspect > 0) {
+      if (w / h > stroke.aspect) { const bw = h * stroke.aspect; ox = (w - bw) / 2; w = bw; }
+      else { const bh = w / stroke.aspect; oy = (h - bh) / 2; h = bh; }
+    }
     const base = (stroke.width || 4) * (window.devicePixelRatio || 1);
     ctx.strokeStyle = stroke.color || "#ff1744";
     ctx.lineCap = "round";
@@ -201,7 +207,7 @@
       const [x, y, p = 0.5] = points[0];
       ctx.fillStyle = ctx.strokeStyle;
       ctx.beginPath();
-      ctx.arc(x * w, y * h, base * (0.5 + p) / 2, 0, 2 * Math.PI);
+      ctx.arc(ox + x * w, oy + y * h, base * (0.5 + p) / 2, 0, 2 * Math.PI);
       ctx.fill();
       return;
     }
@@ -210,8 +216,8 @@
       const [x1, y1, p = 0.5] = points[i];
       ctx.lineWidth = base * (0.5 + p);
       ctx.beginPath();
-      ctx.moveTo(x0 * w, y0 * h);
-      ctx.lineTo(x1 * w, y1 * h);
+      ctx.moveTo(ox + x0 * w, oy + y0 * h);
+      ctx.lineTo(ox + x1 * w, oy + y1 * h);
       ctx.stroke();
     }
   }
@@ -227,6 +233,7 @@
   function ink(message) {
     if (message.clear) clearInk();
     for (const stroke of message.strokes || []) {
+      if (stroke.aspect === undefined && message.aspect) stroke.aspect = message.aspect;
       strokes.push(stroke);
       drawStroke(stroke);
     }
