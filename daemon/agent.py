@@ -215,6 +215,9 @@ class Agent:
     @property
     def media(self) -> MediaStore:
         store: MediaStore = self._service("media", "classroomd.daemon.media", "MediaStore", "media")
+        if store.current_lesson is None:
+            # The running lesson's media are never evicted, whoever saves them.
+            store.current_lesson = lambda: self.lessons.current.id if self.lessons.current else None
         return store
 
     @property
