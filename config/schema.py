@@ -65,6 +65,10 @@ class AgentConfig(Strict):
     health_interval_s: float = Field(30.0, gt=0)
     language: Literal["kk", "ru", "en"] = "kk"
     log_format: Literal["text", "json"] = "text"
+    #: Find USB/serial/video/input devices with udev and follow hot-plug.
+    discovery: bool = True
+    #: Browse the LAN for network printers and announce this agent (`_classroomd._tcp`).
+    mdns: bool = True
 
 
 class OutboxConfig(Strict):

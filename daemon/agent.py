@@ -28,6 +28,7 @@ from classroomd.bus.topics import Topics
 from classroomd.config.schema import Config, DeviceConfig
 from classroomd.daemon import state_dir as state_files
 from classroomd.daemon.embedded_broker import EmbeddedBroker
+from classroomd.daemon.hotplug import LISTED_ONLY, HotPlug
 from classroomd.daemon.lesson import LessonBook
 from classroomd.daemon.registry import Registry
 from classroomd.daemon.supervisor import Supervisor
@@ -145,6 +146,7 @@ class Agent:
         self.outbox: Outbox | None = None
         self.http: http_server.HttpServer | None = None
         self.broker: EmbeddedBroker | None = None
+        self.hotplug = HotPlug(self)
         self._services: dict[str, Any] = {}
         self._stop = asyncio.Event()
         self._tasks: list[asyncio.Task[Any]] = []
@@ -295,8 +297,11 @@ class Agent:
         return device
 
     async def rescan(self) -> dict[str, Any]:
+        self.hotplug.rescan()
         restarted = []
         for device in self.registry:
+            if device.reason == LISTED_ONLY:
+                continue
             if device.status in (Status.FAULT, Status.LOST, Status.OFFLINE):
                 await self.supervisor.stop(device)
                 self.supervisor.start(device)
@@ -339,6 +344,7 @@ class Agent:
                 self.add_device(entry)
             except Exception as exc:  # a device that cannot even be built must not stop the rest
                 log.error("cannot set up: %s", exc, extra={"device": entry.id})
+        await self.hotplug.start()
         self._tasks.append(asyncio.create_task(self.client.run(), name="mqtt"))
         self._tasks.append(asyncio.create_task(self._health_loop(), name="health"))
         log.info("classroomd %s session %d: %s/%s with %d devices, HTTP %s", __version__, self.session,
@@ -358,6 +364,7 @@ class Agent:
         await self._stop.wait()
 
     async def stop(self) -> None:
+        await self.hotplug.stop()
         await self.supervisor.stop_all(list(self.registry))
         if self.bus is not None:
             await self.bus.announce_offline()

@@ -35,7 +35,8 @@ def demo_defaults() -> dict[str, Any]:
         "site": "demo-school",
         "room": "demo-room",
         "mqtt": {"url": "embedded://127.0.0.1:1883"},
-        "agent": {"state_dir": str(default_state_dir()), "health_interval_s": 10},
+        # The demo is the simulated classroom only; turn discovery on in a config file to add real devices.
+        "agent": {"state_dir": str(default_state_dir()), "health_interval_s": 10, "discovery": False, "mdns": False},
         "http": {"listen": "127.0.0.1:8080"},
     }
 

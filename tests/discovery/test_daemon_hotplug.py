@@ -1,5 +1,5 @@
 """The daemon end to end: plug and unplug through a umockdev Testbed, watch inventory and availability
-on a real Mosquitto. Skipped until discovery is wired into the agent (`Discovery(` in daemon/agent.py)."""
+on a real Mosquitto."""
 
 from __future__ import annotations
 
@@ -10,16 +10,11 @@ from typing import Any
 
 import pytest
 
-import classroomd.daemon.agent as agent_module
 from tests.support.mosquitto import Mosquitto, free_port
 from tests.support.probe import Probe
 from tests.support.umockdev import TestbedProcess, requires_testbed
 
-pytestmark = [
-    pytest.mark.umockdev, requires_testbed,
-    pytest.mark.skipif("Discovery(" not in Path(agent_module.__file__).read_text(),
-                       reason="discovery is not wired into daemon/agent.py yet"),
-]
+pytestmark = [pytest.mark.umockdev, requires_testbed]
 
 ROOT = "classroom/lab/biology"
 

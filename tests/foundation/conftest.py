@@ -16,7 +16,8 @@ def agent_config(tmp_path: Path, url: str, **over: Any) -> Config:
         "site": "kz-test-01",
         "room": "biology",
         "mqtt": {"url": url, "reconnect_min_s": 0.2, "reconnect_max_s": 1.0},
-        "agent": {"state_dir": str(tmp_path / "state"), "health_interval_s": 30},
+        # The bus contract is tested without the host's real devices or multicast.
+        "agent": {"state_dir": str(tmp_path / "state"), "health_interval_s": 30, "discovery": False, "mdns": False},
         "outbox": {"reconnect_jitter_s": 0, "drain_rate_per_s": 0},
         "http": {"listen": "127.0.0.1:0"},
     }
