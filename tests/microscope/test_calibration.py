@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from classroomd.devices.base import RequestError
-from classroomd.devices.microscope import CalibrationBook, um_per_px
+from classroomd.devices.microscope_calibration import CalibrationBook, um_per_px
 from tests.support.host import RecordingHost
 
 MakeScope = Callable[..., Any]
