@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 import socket
+import time
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
@@ -128,9 +129,17 @@ async def test_fps_limit_and_bad_options(make_scope: MakeScope, video: Path, hos
             async with session.get(f"{host.base_url}/devices/scope-1/stream?{query}") as response:
                 assert response.status == 400, query
                 assert (await response.json())["error"]["code"] == "invalid_arguments"
-        seqs = await read_frames(session, f"{host.base_url}/devices/scope-1/stream?fps=5", 3)
-    # At 5 fps out of a 30 fps source, the client is sent every ~6th frame, not every one.
-    assert all(b - a > 1 for a, b in itertools.pairwise(seqs)), seqs
+        async with session.get(f"{host.base_url}/devices/scope-1/stream?fps=5") as response:
+            boundary = boundary_of(response)
+            arrivals: list[float] = []
+            while len(arrivals) < 4:
+                await read_part(response, boundary)
+                arrivals.append(time.monotonic())
+    # At fps=5 frames go out on a 200 ms grid shared by all clients at that rate: after the first
+    # (which joins the grid at its next slot) no two reach the client closer than 200 ms apart,
+    # however fast the source is (a loaded machine only makes them later: not a speed assertion).
+    gaps = [b - a for a, b in itertools.pairwise(arrivals)]
+    assert all(gap >= 0.17 for gap in gaps[1:]), gaps
 
 
 async def test_snapshot_and_state(make_scope: MakeScope, video: Path, host: WebHost, server: web.AppRunner) -> None:
