@@ -15,6 +15,16 @@ RESERVED_IDS = frozenset({"agent", "devices", "lesson", "alert"})
 URL_RE = re.compile(r"^(mqtt|mqtts|embedded)://[^:/\s]+:\d{1,5}$")
 
 
+def usb_id(value: int | str | None) -> int | None:
+    """A USB vendor or product id as written in TOML: an integer, or hex text such as "2c99"."""
+    if value is None or isinstance(value, int):
+        return value
+    try:
+        return int(value, 16)
+    except ValueError:
+        raise ValueError(f"{value!r} is not a hexadecimal USB id such as \"2c99\"") from None
+
+
 class Strict(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -103,12 +113,7 @@ class MatchConfig(Strict):
     @field_validator("vid", "pid")
     @classmethod
     def _hex(cls, value: int | str | None) -> int | None:
-        if value is None or isinstance(value, int):
-            return value
-        try:
-            return int(value, 16)
-        except ValueError:
-            raise ValueError(f"{value!r} is not a hexadecimal USB id such as \"2c99\"") from None
+        return usb_id(value)
 
 
 class DeviceConfig(BaseModel):

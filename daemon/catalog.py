@@ -16,7 +16,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from classroomd.config.schema import Config, DeviceConfig
+from classroomd.config.schema import Config, DeviceConfig, usb_id
 
 #: How much each matched key adds to a rule's specificity: a serial number pins one unit, a name
 #: pins a model sharing ids with others (Huion/Gaomon), a pid pins a product, a vid only a vendor.
@@ -41,15 +41,6 @@ class Facts:
     paths: tuple[str, ...] = ()
 
 
-def _hex_id(value: int | str | None) -> int | None:
-    if value is None or isinstance(value, int):
-        return value
-    try:
-        return int(value, 16)
-    except ValueError:
-        raise ValueError(f"{value!r} is not a hexadecimal USB id such as \"2c99\"") from None
-
-
 class RuleModel(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -71,7 +62,7 @@ class RuleModel(BaseModel):
     @field_validator("vid", "pid", mode="before")
     @classmethod
     def _hex(cls, value: int | str | None) -> int | None:
-        return _hex_id(value)
+        return usb_id(value)
 
     @field_validator("kind")
     @classmethod
@@ -187,7 +178,7 @@ def config_rules(config: Config | None) -> list[Rule]:
             continue
         rules.append(Rule(
             id=entry.id, kind=str(entry.kind), source="config", entry=entry,
-            vid=_hex_id(m.vid) if m else None, pid=_hex_id(m.pid) if m else None,
+            vid=usb_id(m.vid) if m else None, pid=usb_id(m.pid) if m else None,
             serial=m.serial if m else None, name=m.name if m else None,
         ))
     return rules

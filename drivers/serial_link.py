@@ -16,6 +16,8 @@ from dataclasses import dataclass
 
 import serial
 
+from classroomd.drivers.framing import take_line
+
 
 class LinkClosed(ConnectionError):
     """The port went away (unplugged, closed, or the peer hung up)."""
@@ -146,12 +148,9 @@ class SerialLink:
     async def readline(self, terminators: bytes = b"\n") -> bytes:
         """One line without its terminator; `\\r` before `\\n` is dropped too."""
         while True:
-            positions = [i for i in (self._buffer.find(t) for t in terminators) if i >= 0]
-            if positions:
-                end = min(positions)
-                line = bytes(self._buffer[:end])
-                del self._buffer[: end + 1]
-                return line.rstrip(b"\r")
+            line = take_line(self._buffer, terminators)
+            if line is not None:
+                return line
             if self._closed is not None:
                 raise self._closed
             self._data.clear()

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 
+from classroomd.drivers.framing import take_line
 from classroomd.drivers.serial_link import LinkClosed
 
 
@@ -75,12 +76,9 @@ class TcpLink:
     async def readline(self, terminators: bytes = b"\n") -> bytes:
         """One line without its terminator; `\\r` before `\\n` is dropped too."""
         while True:
-            positions = [i for i in (self._buffer.find(t) for t in terminators) if i >= 0]
-            if positions:
-                end = min(positions)
-                line = bytes(self._buffer[:end])
-                del self._buffer[: end + 1]
-                return line.rstrip(b"\r")
+            line = take_line(self._buffer, terminators)
+            if line is not None:
+                return line
             await self._fill()
 
     def discard_input(self) -> None:
