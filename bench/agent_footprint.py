@@ -48,9 +48,12 @@ def main() -> None:
             cpu_end = daemon.cpu_times()
             used = (cpu_end.user + cpu_end.system) - (cpu_start.user + cpu_start.system)
             rss = daemon.memory_info().rss
+            # RSS counts every resident page of shared libraries (OpenCV, numpy, libpython);
+            # USS is what this daemon alone costs the machine.
+            uss = daemon.memory_full_info().uss
             print(f"agent idle footprint with the demo classroom over {elapsed:.0f} s:")
             print(f"  CPU   {100 * used / elapsed:.2f} % of one core")
-            print(f"  RSS   {rss / 2**20:.1f} MB now, {peak_rss / 2**20:.1f} MB peak")
+            print(f"  RSS   {rss / 2**20:.1f} MB now, {peak_rss / 2**20:.1f} MB peak; USS {uss / 2**20:.1f} MB")
             print(f"  threads {daemon.num_threads()}, fds {daemon.num_fds()}")
         finally:
             proc.terminate()
