@@ -166,7 +166,7 @@ class GlobeDevice(Device):
             self.changed()
             return
         self.touches += 1
-        self.last_touch = {"code": self.profile.code_text(code), "iso": iso, "name": country_names(iso)}
+        self.last_touch = {"country": iso, "name": country_names(iso), "code": self.profile.code_text(code)}
         self.host.emit(self, "touched", {**self.last_touch, "lesson": lesson.id if lesson else None})
         self.changed()
         if self.opts.panel and self.host.board.connected(self.opts.panel):
@@ -217,7 +217,7 @@ class GlobeDevice(Device):
         return {
             "profile": Property("string"),
             "touches": Property("integer", description="country touches since start"),
-            "last_touch": Property("object", description="code, ISO country, names in kk/ru/en"),
+            "last_touch": Property("object", description="country (ISO 3166 alpha-2), names in kk/ru/en, code"),
             "unknown_codes": Property("integer", description="codes missing from the profile's region table"),
             "active_min": Property("number", unit="min"),
         }

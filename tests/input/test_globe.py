@@ -34,12 +34,12 @@ async def test_a_touch_becomes_a_country_in_three_languages(tmp_path: Path) -> N
         sim.touch(0x7F)  # not in the region table
         await host.wait_for(lambda: len(host.named("touched")) == 2 and host.named("unknown_region"), 5)
         kz, de = (e.data for e in host.named("touched"))
-        assert kz["iso"] == "KZ" and kz["name"] == {"kk": "Қазақстан", "ru": "Казахстан", "en": "Kazakhstan"}
+        assert kz["country"] == "KZ" and kz["name"] == {"kk": "Қазақстан", "ru": "Казахстан", "en": "Kazakhstan"}
         assert kz["lesson"] == "geo-9b" and kz["code"] == "01"
-        assert de["iso"] == "DE" and de["name"]["ru"] == "Германия"
+        assert de["country"] == "DE" and de["name"]["ru"] == "Германия"
         assert host.named("unknown_region")[0].data == {"code": "7F"}
         state = device.snapshot()
-        assert state["touches"] == 2 and state["unknown_codes"] == 1 and state["last_touch"]["iso"] == "DE"
+        assert state["touches"] == 2 and state["unknown_codes"] == 1 and state["last_touch"]["country"] == "DE"
     finally:
         await device.stop()
         await sim.close()
