@@ -135,6 +135,8 @@ def document() -> dict[str, Any]:
 
 
 _PLAIN_KEY = re.compile(r"[A-Za-z_$][\w.$-]*")
+#: Plain words YAML 1.1 readers (PyYAML among them) take for booleans or null: always quoted.
+_YAML11_WORDS = frozenset({"y", "n", "yes", "no", "on", "off", "true", "false", "null"})
 
 
 def _scalar(value: Any) -> str:
@@ -151,7 +153,8 @@ def to_yaml(value: Any, indent: int = 0) -> str:
             return " {}\n"
         out = "\n"
         for key, item in value.items():
-            name = str(key) if _PLAIN_KEY.fullmatch(str(key)) else _scalar(str(key))
+            plain = _PLAIN_KEY.fullmatch(str(key)) and str(key).lower() not in _YAML11_WORDS
+            name = str(key) if plain else _scalar(str(key))
             out += f"{pad}{name}:"
             out += to_yaml(item, indent + 1)
         return out
