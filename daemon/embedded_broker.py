@@ -19,6 +19,20 @@ class BrokerPortBusy(Exception):
     pass
 
 
+class _ClientHungUp(logging.Filter):
+    """amqtt lets an OSError escape when it closes a client that already hung up (an MQTT 5
+    client giving up on it before falling back to 3.1.1); asyncio then logs a traceback.
+    Nothing is wrong with the broker: log one line instead."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.getMessage().startswith("Unhandled exception in client_connected_cb") and record.exc_info:
+            exc = record.exc_info[1]
+            if isinstance(exc, OSError):
+                log.info("embedded broker: a client hung up during CONNECT (%s)", exc.strerror or exc)
+                return False
+        return True
+
+
 def _check_port(host: str, port: int) -> None:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
         probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
@@ -45,6 +59,7 @@ class EmbeddedBroker:
         # amqtt logs every packet at INFO; keep the daemon's log readable.
         for name in ("amqtt", "transitions"):
             logging.getLogger(name).setLevel(logging.WARNING)
+        logging.getLogger("asyncio").addFilter(_ClientHungUp())
         config = {
             "listeners": {"default": {"type": "tcp", "bind": f"{self.host}:{self.port}"}},
             "plugins": {"amqtt.plugins.authentication.AnonymousAuthPlugin": {"allow_anonymous": True}},
