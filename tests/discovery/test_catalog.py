@@ -27,7 +27,7 @@ def test_shipped_catalog_has_the_hardware_facts_ids(catalog: Catalog) -> None:
         assert needed in ids, f"{needed} missing from the catalog"
     ch340 = next(r for r in catalog.rules if r.id == "ch340")
     assert ch340.bridge and ch340.kind is None and ch340.probe is None
-    assert catalog.touch_table_min_contacts == 10
+    assert catalog.touch_table_min_contacts == 11
 
 
 def test_most_specific_rule_wins(catalog: Catalog) -> None:

@@ -61,9 +61,9 @@ def test_touchscreen_without_catalog_entry_is_decided_by_contacts(catalog: Catal
     many = classify(candidate(0x1234, 0x0002, "Touch", [event(2)]), catalog, None,
                     lambda _p: Capabilities(contacts=20, direct=True))
     assert isinstance(few, DeviceInfo) and few.kind is Kind.PANEL
-    assert few.matched_by == "udev ID_INPUT_TOUCHSCREEN=1; evdev 4 contacts < 10: panel touch"
+    assert few.matched_by == "udev ID_INPUT_TOUCHSCREEN=1; evdev 4 contacts < 11: panel touch"
     assert isinstance(many, DeviceInfo) and many.kind is Kind.TOUCH_TABLE
-    assert many.matched_by == "evdev direct multi-touch; evdev 20 contacts ≥ 10: touch table"
+    assert many.matched_by == "evdev direct multi-touch; evdev 20 contacts ≥ 11: touch table"
     assert many.options["contacts"] == 20
 
 

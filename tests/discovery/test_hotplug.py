@@ -87,7 +87,7 @@ async def cycle(text, records, count):
     emit(event="cycled", count=count, before=before, after=snapshot())
 
 name_kind = {"prusa": "printer", "microscope": "microscope", "huion": "tablet", "ch340": "ch340",
-             "wacom": "tablet", "ilitek": "touch"}
+             "wacom": "tablet", "ilitek": "touch", "egalax20": "touch"}
 
 async def main():
     loop = asyncio.get_running_loop()
@@ -172,8 +172,12 @@ def test_hotplugged_tablet_and_touch_frame_are_classified_from_their_capabilitie
     assert wacom["options"]["nodes"] == {"pen": "/dev/input/event10", "pad": "/dev/input/event11",
                                          "touch": "/dev/input/event12"}
     assert wacom["options"]["pressure_levels"] == 8192
-    testbed.send("fixture ilitek")
+    testbed.send("fixture egalax20")
     table = testbed.expect(event="found")
-    assert table["kind"] == "touch_table" and table["options"]["contacts"] == 10
-    testbed.send("remove ilitek")
+    assert table["kind"] == "touch_table" and table["options"]["contacts"] == 20
+    testbed.send("remove egalax20")
     assert testbed.expect(event="lost")["id"] == table["id"]
+    testbed.send("fixture ilitek")
+    panel_touch = testbed.expect(event="found")
+    assert panel_touch["kind"] == "panel" and panel_touch["options"]["contacts"] == 10
+    assert panel_touch["options"]["role"] == "touch"
