@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
 
 import pytest
@@ -87,3 +88,38 @@ def test_every_region_of_the_default_profile_has_a_full_card() -> None:
         assert set(card["name"]) == {"kk", "ru", "en"} and all(card["name"].values())
         assert set(card["capital"]) == {"kk", "ru", "en"}, iso
         assert len(card["flag"]) == 2
+
+
+async def test_a_touch_shows_the_country_card_on_the_panels_board(tmp_path: Path) -> None:
+    from classroomd.devices.panel import PanelDevice
+
+    sim = GlobeSimulator()
+    host = RecordingHost(tmp_path)
+    panel = PanelDevice.from_config(DeviceConfig(id="panel-1", kind=Kind.PANEL))  # display only
+    host.devices["panel-1"] = panel
+    await panel.start(host)
+    board = host.board.attach("panel-1")
+    shown: list[dict[str, object]] = []
+
+    async def board_page() -> None:  # what board.js does with a `show`: render, then acknowledge
+        while True:
+            message = await board.outgoing.get()
+            if message["type"] == "show":
+                shown.append(message["content"])
+                host.board.received(board, {"type": "ack", "id": message["id"]})
+
+    page = asyncio.create_task(board_page())
+    device = GlobeDevice.from_config(globe_config(sim.path, panel="panel-1"))
+    await device.start(host)
+    try:
+        sim.touch(0x0F)
+        await host.wait_for(lambda: bool(shown), 5)
+        card = shown[0]["card"]
+        assert isinstance(card, dict)
+        assert card["iso"] == "GE" and card["capital"]["kk"] == "Тбилиси" and card["name"]["ru"] == "Грузия"
+        await host.wait_for(lambda: bool(host.named("shown")), 5)
+    finally:
+        page.cancel()
+        await device.stop()
+        await panel.stop()
+        await sim.close()
