@@ -29,6 +29,9 @@ from classroomd.devices.base import Priority
 log = logging.getLogger("classroomd.bus")
 
 STATE_FLUSH_S = 0.2
+#: A first change waits this long before it is published, so that what happens together (a device
+#: added, opened and ready within a few loop turns) goes out as one state, not three.
+STATE_GATHER_S = 0.02
 
 
 def now_iso() -> str:
@@ -69,6 +72,7 @@ class ClassroomBus:
         self._published: set[str] | None = None
         self._dirty: set[str] = set()
         self._flush_handle: asyncio.TimerHandle | None = None
+        self._last_flush = float("-inf")
         self._tasks: set[asyncio.Task[Any]] = set()
         self._drain_task: asyncio.Task[None] | None = None
         self.router = RequestRouter(topics, view.target, self._reply)
@@ -112,17 +116,20 @@ class ClassroomBus:
 
     # --- retained state (republished whole on every connect) ---------------------
     def device_changed(self, device_id: str) -> None:
-        """Coalesce state changes: a device that changes 100 times a second publishes 5."""
+        """Coalesce state changes: a device that changes 100 times a second publishes 5, while a
+        change after a quiet spell (a plug, an unplug) goes out at once."""
         self._dirty.add(device_id)
         if self._flush_handle is None:
             loop = asyncio.get_running_loop()
-            self._flush_handle = loop.call_later(STATE_FLUSH_S, self._flush_dirty)
+            wait = max(STATE_GATHER_S, self._last_flush + STATE_FLUSH_S - loop.time())
+            self._flush_handle = loop.call_later(wait, self._flush_dirty)
 
     def inventory_changed(self) -> None:
         self.device_changed("")
 
     def _flush_dirty(self) -> None:
         self._flush_handle = None
+        self._last_flush = asyncio.get_running_loop().time()
         dirty, self._dirty = self._dirty, set()
         if not self.client.connected.is_set():
             return  # everything is republished on connect
