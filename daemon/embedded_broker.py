@@ -9,8 +9,10 @@ import contextlib
 import errno
 import logging
 import socket
+from typing import TYPE_CHECKING
 
-from amqtt.broker import Broker
+if TYPE_CHECKING:
+    from amqtt.broker import Broker
 
 log = logging.getLogger("classroomd.broker")
 
@@ -64,6 +66,8 @@ class EmbeddedBroker:
             "listeners": {"default": {"type": "tcp", "bind": f"{self.host}:{self.port}"}},
             "plugins": {"amqtt.plugins.authentication.AnonymousAuthPlugin": {"allow_anonymous": True}},
         }
+        from amqtt.broker import Broker  # only a daemon with an embedded:// URL pays for amqtt
+
         self._broker = Broker(config)
         await self._broker.start()
         log.info("embedded broker listening on %s:%d (MQTT 3.1.1)", self.host, self.port)

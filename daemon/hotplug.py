@@ -15,14 +15,13 @@ from urllib.parse import urlsplit
 
 from classroomd import __version__
 from classroomd.config.schema import DeviceConfig
-from classroomd.daemon.catalog import Catalog
-from classroomd.daemon.discovery import Discovery, device_config_for
-from classroomd.daemon.mdns import Announcer
 from classroomd.devices import device_class
 from classroomd.devices.base import DeviceInfo, Status
 
 if TYPE_CHECKING:
     from classroomd.daemon.agent import Agent
+    from classroomd.daemon.discovery import Discovery
+    from classroomd.daemon.mdns import Announcer
 
 log = logging.getLogger("classroomd.hotplug")
 
@@ -42,12 +41,18 @@ class HotPlug:
         self._tasks: set[asyncio.Task[None]] = set()
 
     async def start(self) -> None:
+        # Imported here: pyudev and zeroconf cost memory a daemon with both switched off should not pay.
         config = self.agent.config
         if config.agent.discovery:
+            from classroomd.daemon.catalog import Catalog
+            from classroomd.daemon.discovery import Discovery
+
             self.discovery = Discovery(Catalog.load(), config, self.found, self.lost, network=config.agent.mdns)
             await self.discovery.start()
         port = urlsplit(self.agent.http_base).port
         if config.agent.mdns and port is not None:
+            from classroomd.daemon.mdns import Announcer
+
             self.announcer = Announcer(config.site, config.room, __version__, port)
             await self.announcer.start()
 
@@ -71,6 +76,8 @@ class HotPlug:
 
     def found(self, info: DeviceInfo) -> None:
         """A device appeared, came back after a replug, or now has other nodes."""
+        from classroomd.daemon.discovery import device_config_for
+
         agent = self.agent
         discovered = device_config_for(info)
         configured = next((d for d in agent.config.devices if d.id == info.id), None)
