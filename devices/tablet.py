@@ -9,7 +9,6 @@ in the capture's sidecar, so the annotated still is in the lesson gallery.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import itertools
 import math
 from typing import Any, ClassVar
@@ -71,7 +70,8 @@ class TabletDevice(InputDevice):
         self._stroke: list[Point] = []
         self._stroke_id = 0
         self._unsent: list[Point] = []
-        self._flusher: asyncio.Task[None] | None = None
+        #: The pending batch send; armed by the first unsent point, so an idle pen costs no wake-ups.
+        self._flush_timer: asyncio.TimerHandle | None = None
 
     @property
     def opts(self) -> TabletOptions:
@@ -101,11 +101,21 @@ class TabletDevice(InputDevice):
         await super().start(host)
         if self.opts.panel and self.attached_panel is None:
             self.attached_panel = self.opts.panel
-            self._start_flusher()
 
-    def _start_flusher(self) -> None:
-        if self._flusher is None or self._flusher.done():
-            self._flusher = asyncio.create_task(self._flush_loop(), name=f"ink-{self.id}")
+    def _arm_flush(self) -> None:
+        if self._flush_timer is None and self.attached_panel is not None:
+            loop = asyncio.get_running_loop()
+            self._flush_timer = loop.call_later(1 / self.opts.ink_rate_hz, self._timed_flush)
+
+    def _timed_flush(self) -> None:
+        self._flush_timer = None
+        if len(self._unsent) > 1 or (self._unsent and not self._stroke):
+            self._flush()
+
+    def _cancel_flush(self) -> None:
+        if self._flush_timer is not None:
+            self._flush_timer.cancel()
+            self._flush_timer = None
 
     # --- ink ------------------------------------------------------------------
     def _ink(self, sample: PenSample) -> None:
@@ -118,6 +128,7 @@ class TabletDevice(InputDevice):
             if last is None or math.hypot(point[0] - last[0], point[1] - last[1]) >= self.opts.min_step:
                 self._stroke.append(point)
                 self._unsent.append(point)
+                self._arm_flush()
         elif self._stroke:
             self._finish_stroke()
 
@@ -161,13 +172,6 @@ class TabletDevice(InputDevice):
                          "width": self.opts.ink_width, "final": final}],
         })
 
-    async def _flush_loop(self) -> None:
-        period = 1 / self.opts.ink_rate_hz
-        while True:
-            await asyncio.sleep(period)
-            if len(self._unsent) > 1 or (self._unsent and not self._stroke):
-                self._flush()
-
     # --- requests -------------------------------------------------------------
     @action("attach", AttachArgs, "Draw this tablet's pen strokes on a panel's lesson board.")
     async def attach(self, args: AttachArgs) -> dict[str, Any]:
@@ -175,7 +179,6 @@ class TabletDevice(InputDevice):
         if panel is None or panel.kind != Kind.PANEL:
             raise RequestError("unknown_device", f"no panel {args.panel!r} in this classroom")
         self.attached_panel = args.panel
-        self._start_flusher()
         self.changed()
         return {"panel": args.panel, "aspect": round(self.caps.aspect(), 4),
                 "boards": self.host.board.connected(args.panel)}
@@ -186,11 +189,7 @@ class TabletDevice(InputDevice):
         if self._stroke:
             self._finish_stroke()
         self.attached_panel = None
-        if self._flusher is not None:
-            self._flusher.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._flusher
-            self._flusher = None
+        self._cancel_flush()
         self.changed()
         return {"panel": was}
 
@@ -203,11 +202,7 @@ class TabletDevice(InputDevice):
         return {"panel": self.attached_panel, "boards": delivered}
 
     async def stop(self) -> None:
-        if self._flusher is not None:
-            self._flusher.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._flusher
-            self._flusher = None
+        self._cancel_flush()
         await super().stop()
 
     # --- description ----------------------------------------------------------
