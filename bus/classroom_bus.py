@@ -165,8 +165,10 @@ class ClassroomBus:
             log.info("clearing retained topics of %s, which this classroom no longer has", gone)
             messages.append((self.topics.device(gone), b""))
             messages.append((self.topics.availability(gone), b""))
-        await self._publish_retained(messages)
+        # Remembered before the await: a state flush that runs meanwhile has newer snapshots
+        # and must not be overwritten by this older set when the publishes complete.
         self._remember_published(set(snapshots))
+        await self._publish_retained(messages)
 
     async def _publish_retained(self, messages: list[tuple[str, bytes]]) -> None:
         # Lost messages need no retry: the next connect republishes everything.
