@@ -46,8 +46,8 @@ from classroomd.drivers.marlin import (
     PrinterLost,
     PrinterTimeout,
     ResendLimit,
-    Temperatures,
 )
+from classroomd.drivers.marlin_protocol import Temperatures
 from classroomd.drivers.serial_link import SerialLink, SerialSettings
 
 JOB_DB = "print-jobs.sqlite3"

@@ -27,27 +27,30 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import re
 from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
 
+from classroomd.drivers.marlin_protocol import (
+    BENIGN_ERRORS,
+    HALT_MARKERS,
+    LINE_ERRORS,
+    OK_FIELD_RE,
+    OK_NUMBER_RE,
+    RESEND_RE,
+    START_RE,
+    FirmwareInfo,
+    Temperatures,
+    command_code,
+    encode_line,
+    parse_firmware_line,
+    parse_temperatures,
+)
 from classroomd.drivers.serial_link import LinkClosed, SerialLink
 
 log = logging.getLogger("classroomd.marlin")
 
 LONG_COMMANDS = frozenset({"G28", "G29", "M109", "M190", "M400", "M600", "G4", "M303"})
-LINE_ERRORS = ("checksum mismatch", "line number is not", "no checksum", "no line number", "format error")
-BENIGN_ERRORS = ("cold extrusion prevented", "too long extrusion prevented", "unknown command")
-HALT_MARKERS = ("thermal runaway", "kill() called", "printer halted", "maxtemp", "mintemp", "heating failed")
-
-OK_FIELD_RE = re.compile(r"\b([NPB])(\d+)")
-OK_NUMBER_RE = re.compile(r"^ok\s+N\d+")
-TEMP_RE = re.compile(r"(?<![A-Za-z@])(T|B):\s*(-?\d+(?:\.\d+)?)\s*/\s*(-?\d+(?:\.\d+)?)")
-RESEND_RE = re.compile(r"^(?:resend|rs)[:\s]*N?:?\s*(\d+)", re.IGNORECASE)
-START_RE = re.compile(r"(?:^|[^A-Za-z0-9:_])start$")
-FIRMWARE_KEYS = ("FIRMWARE_NAME", "SOURCE_CODE_URL", "PROTOCOL_VERSION", "MACHINE_TYPE", "EXTRUDER_COUNT", "UUID")
 
 
 class MarlinError(Exception):
@@ -78,22 +81,6 @@ class HandshakeFailed(MarlinError):
     pass
 
 
-def checksum(text: str) -> int:
-    value = 0
-    for byte in text.encode("latin-1", "replace"):
-        value ^= byte
-    return value
-
-
-def encode_line(number: int, command: str) -> bytes:
-    body = f"N{number} {command}"
-    return f"{body}*{checksum(body)}\n".encode("latin-1", "replace")
-
-
-def command_code(command: str) -> str:
-    return command.split(" ", 1)[0].upper()
-
-
 @dataclass
 class MarlinSettings:
     #: How long to wait for the `start` a board prints after the DTR reset of opening the port.
@@ -114,48 +101,6 @@ class MarlinSettings:
     autoreport_s: int = 2
     #: Without auto-report, how often `M105` asks for temperatures (between job lines).
     poll_s: float = 5.0
-
-
-@dataclass
-class Temperatures:
-    hotend: float | None = None
-    hotend_target: float | None = None
-    bed: float | None = None
-    bed_target: float | None = None
-
-    def as_dict(self) -> dict[str, Any]:
-        return {"hotend": {"actual": self.hotend, "target": self.hotend_target},
-                "bed": {"actual": self.bed, "target": self.bed_target}}
-
-
-@dataclass
-class FirmwareInfo:
-    name: str = ""
-    fields: dict[str, str] = field(default_factory=dict)
-    caps: dict[str, bool] = field(default_factory=dict)
-
-    def cap(self, name: str) -> bool:
-        return self.caps.get(name, False)
-
-
-def parse_firmware_line(line: str, info: FirmwareInfo) -> None:
-    if line.startswith("Cap:"):
-        name, _, value = line[4:].partition(":")
-        info.caps[name.strip().upper()] = value.strip() == "1"
-        return
-    # `FIRMWARE_NAME:Marlin 2.1 (date) SOURCE_CODE_URL:… MACHINE_TYPE:…`: values contain spaces.
-    pattern = "|".join(FIRMWARE_KEYS)
-    for match in re.finditer(rf"({pattern}):(.*?)(?=\s+(?:{pattern}):|$)", line):
-        info.fields[match.group(1)] = match.group(2).strip()
-    info.name = info.fields.get("FIRMWARE_NAME", info.name)
-
-
-def parse_temperatures(line: str) -> Temperatures | None:
-    found = {m.group(1): (float(m.group(2)), float(m.group(3))) for m in TEMP_RE.finditer(line)}
-    if "T" not in found and "B" not in found:
-        return None
-    t, b = found.get("T"), found.get("B")
-    return Temperatures(t[0] if t else None, t[1] if t else None, b[0] if b else None, b[1] if b else None)
 
 
 @dataclass
