@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import fnmatch
 import tomllib
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -81,7 +81,7 @@ class RuleModel(BaseModel):
 
 class ClassifyModel(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    touch_table_min_contacts: int = Field(10, ge=2)
+    touch_table_min_contacts: int = Field(11, ge=2)
 
 
 class CatalogModel(BaseModel):
@@ -90,24 +90,11 @@ class CatalogModel(BaseModel):
     rule: list[RuleModel] = Field(default_factory=list)
 
 
-@dataclass(frozen=True)
-class Rule:
-    """One catalog rule (or a config entry seen as a rule)."""
+class Rule(RuleModel):
+    """One catalog rule (or a config entry seen as a rule): the file's keys, plus where it came from."""
 
-    id: str
-    bus: str | None = None
-    subsystem: str | None = None
-    vid: int | None = None
-    pid: int | None = None
-    name: str | None = None
-    serial: str | None = None
-    kind: str | None = None
-    vendor: str = ""
-    model: str = ""
-    transport: str = ""
-    bridge: bool = False
-    probe: str | None = None
-    options: dict[str, Any] = field(default_factory=dict)
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
     #: Where the rule comes from: "catalog" or "config".
     source: str = "catalog"
     #: A config rule's entry; its port/source also bind.
