@@ -147,7 +147,9 @@ class Agent:
         self.http: http_server.HttpServer | None = None
         self.broker: EmbeddedBroker | None = None
         self.hotplug = HotPlug(self)
-        self._services: dict[str, Any] = {}
+        self._media: MediaStore | None = None
+        self._uploads: UploadStore | None = None
+        self._board: BoardHub | None = None
         self._stop = asyncio.Event()
         self._tasks: list[asyncio.Task[Any]] = []
         self.registry.on_added.append(lambda d: self._inventory_changed())
@@ -206,31 +208,33 @@ class Agent:
             log.info("alert %s cleared", code, extra={"device": device.id})
             self.bus.clear_alert(key)
 
-    def _service(self, name: str, module: str, cls: str, folder: str) -> Any:
-        if name not in self._services:
-            import importlib
-
-            factory = getattr(importlib.import_module(module), cls)
-            self._services[name] = factory(self._state_dir / folder)
-        return self._services[name]
-
+    # The services are built on first use: the media store pulls in OpenCV, which a classroom
+    # without a microscope need not load.
     @property
     def media(self) -> MediaStore:
-        store: MediaStore = self._service("media", "classroomd.daemon.media", "MediaStore", "media")
-        if store.current_lesson is None:
+        if self._media is None:
+            from classroomd.daemon.media import MediaStore
+
             # The running lesson's media are never evicted, whoever saves them.
-            store.current_lesson = lambda: self.lessons.current.id if self.lessons.current else None
-        return store
+            self._media = MediaStore(self._state_dir / "media", current_lesson=lambda: (
+                self.lessons.current.id if self.lessons.current else None))
+        return self._media
 
     @property
     def uploads(self) -> UploadStore:
-        store: UploadStore = self._service("uploads", "classroomd.daemon.uploads", "UploadStore", "uploads")
-        return store
+        if self._uploads is None:
+            from classroomd.daemon.uploads import UploadStore
+
+            self._uploads = UploadStore(self._state_dir / "uploads")
+        return self._uploads
 
     @property
     def board(self) -> BoardHub:
-        hub: BoardHub = self._service("board", "classroomd.web.board_hub", "BoardHub", "board")
-        return hub
+        if self._board is None:
+            from classroomd.web.board_hub import BoardHub
+
+            self._board = BoardHub(self._state_dir / "board")
+        return self._board
 
     # --- ClassroomView --------------------------------------------------------------
     def agent_state(self, state: str) -> dict[str, Any]:

@@ -16,7 +16,7 @@ from classroomd import __version__
 from classroomd.config.loader import ConfigError, load_config
 from classroomd.config.schema import Config
 
-# Subcommands contributed by feature modules: each has `add_parser(subparsers)`.
+# Subcommands that live beside their feature: each module has `add_parser(subparsers)`.
 FEATURE_COMMANDS = (
     "classroomd.daemon.discover_cmd",
     "classroomd.daemon.cli_print",
@@ -163,20 +163,6 @@ def cmd_devices(args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_discover_configured(args: argparse.Namespace) -> int:
-    """Used only when the discovery module is absent: what the config declares."""
-    config = _load(args.config)
-    listed = [{"id": d.id, "kind": str(d.kind), "name": d.name or d.id,
-               "paths": [p for p in (d.port, d.source) if p], "matched_by": "config entry"}
-              for d in config.devices]
-    if args.json:
-        print(json.dumps({"devices": listed, "unclassified": []}, indent=2))
-    else:
-        for d in listed:
-            print(f"{d['kind']:<12} {d['id']:<24} {d['name']:<24} {' '.join(d['paths'])}  ({d['matched_by']})")
-    return 0
-
-
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="classroomd", description="Device agent for digital classrooms")
     parser.add_argument("--version", action="version", version=f"classroomd {__version__}")
@@ -201,21 +187,8 @@ def build_parser() -> argparse.ArgumentParser:
     devices.add_argument("--json", action="store_true")
     devices.set_defaults(func=cmd_devices)
 
-    have_discover = False
     for name in FEATURE_COMMANDS:
-        try:
-            module = importlib.import_module(name)
-        except ModuleNotFoundError as exc:
-            if exc.name != name:
-                raise
-            continue
-        module.add_parser(sub)
-        have_discover = have_discover or name.endswith("discover_cmd")
-    if not have_discover:
-        discover = sub.add_parser("discover", help="list the devices this classroom would have")
-        discover.add_argument("--config")
-        discover.add_argument("--json", action="store_true")
-        discover.set_defaults(func=cmd_discover_configured)
+        importlib.import_module(name).add_parser(sub)
     return parser
 
 

@@ -13,8 +13,7 @@ from classroomd.web.context import CONTEXT, WebContext
 
 log = logging.getLogger("classroomd.http")
 
-# Each module has `routes() -> list[web.RouteDef]`; a feature whose module is
-# absent (an optional part not installed) is skipped with a warning.
+# Each feature module has `routes() -> list[web.RouteDef]`.
 FEATURES = (
     "classroomd.web.api",
     "classroomd.web.media",
@@ -51,14 +50,7 @@ def build_app(ctx: WebContext) -> web.Application:
     app = web.Application(client_max_size=1024**2)
     app[CONTEXT] = ctx
     for name in FEATURES:
-        try:
-            module = importlib.import_module(name)
-        except ModuleNotFoundError as exc:
-            if exc.name != name:
-                raise
-            log.warning("HTTP feature %s is not available", name)
-            continue
-        app.add_routes(module.routes())
+        app.add_routes(importlib.import_module(name).routes())
     return app
 
 
