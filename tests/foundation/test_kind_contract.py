@@ -81,4 +81,5 @@ async def test_each_kind_publishes_the_fields_the_contract_names(classroom: tupl
 
     health = await asyncio.to_thread(probe.wait_topic, f"{ROOT}/agent/health", 40,
                                      lambda h: "usage" in h and "globe-1" in h["usage"])
-    assert health["usage"]["globe-1"]["active_min"] >= 0
+    assert {"active_min", "events_per_min", "last_activity"} <= set(health["usage"]["globe-1"])
+    assert {"tablet-1", "table-1"} <= set(health["usage"])

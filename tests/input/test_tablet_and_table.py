@@ -121,7 +121,7 @@ async def test_touch_table_counts_contacts_peak_and_touches(tmp_path: Path) -> N
     assert device.status is Status.OFFLINE
 
 
-async def test_a_vanished_node_makes_the_device_lost_not_the_daemon_crash(tmp_path: Path) -> None:
+async def test_a_missing_node_is_a_clear_error_for_the_supervisor(tmp_path: Path) -> None:
     device = TabletDevice.from_config(DeviceConfig.model_validate(
         {"id": "tablet-1", "kind": Kind.TABLET, "source": "/dev/input/event-does-not-exist"}))
     with pytest.raises(Exception, match="cannot open"):
