@@ -14,7 +14,9 @@ import cv2
 import numpy as np
 from aiohttp import ClientSession, ClientWebSocketResponse, WSMsgType, web
 
+from classroomd.config.schema import DeviceConfig
 from classroomd.devices.base import Device, DeviceInfo, Kind, NoArgs, Status, action
+from classroomd.devices.panel import PanelDevice
 from classroomd.web.server import build_app
 from tests.support.host import RecordingHost
 
@@ -157,3 +159,19 @@ async def board_client(server: Server, panel: str, **kwargs: Any) -> AsyncIterat
         finally:
             client.task.cancel()
             await asyncio.gather(client.task, return_exceptions=True)
+
+
+async def start_panel(host: WebHost, port: str | None, **extra: Any) -> PanelDevice:
+    config = DeviceConfig.model_validate({"id": "panel-1", "kind": "panel", "name": "Front panel", "port": port,
+                                          "profile": "smart-6000", "input": "hdmi1", "poll_s": 30, **extra})
+    panel = PanelDevice.from_config(config)
+    await panel.start(host)
+    host.add(panel)
+    return panel
+
+
+async def start_scope(host: WebHost, **kwargs: Any) -> FakeMicroscope:
+    scope = FakeMicroscope(**kwargs)
+    await scope.start(host)
+    host.add(scope)
+    return scope

@@ -12,10 +12,8 @@ import numpy as np
 import pytest
 from playwright.async_api import Page, async_playwright
 
-from classroomd.config.schema import DeviceConfig
-from classroomd.devices.panel import PanelDevice
 from classroomd.simulators.panel_smart import SmartPanelSim
-from tests.panel.support import FakeMicroscope, Server, WebHost
+from tests.panel.support import Server, WebHost, start_panel, start_scope
 
 CHROMIUM = "/usr/bin/chromium"
 pytestmark = [pytest.mark.chromium,
@@ -37,20 +35,8 @@ async def open_board(browser: Any, server: Server, lang: str = "kk") -> Page:
     return page
 
 
-async def start_panel(host: WebHost, port: str | None) -> PanelDevice:
-    config = DeviceConfig.model_validate({"id": "panel-1", "kind": "panel", "name": "Front panel", "port": port,
-                                          "profile": "smart-6000", "input": "hdmi1", "poll_s": 30})
-    panel = PanelDevice.from_config(config)
-    await panel.start(host)
-    host.add(panel)
-    return panel
 
 
-async def start_scope(host: WebHost, **kwargs: Any) -> FakeMicroscope:
-    scope = FakeMicroscope(**kwargs)
-    await scope.start(host)
-    host.add(scope)
-    return scope
 
 
 async def pixel_at(page: Page, selector: str) -> tuple[int, int, int]:

@@ -2,33 +2,13 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 import pytest
 
-from classroomd.config.schema import DeviceConfig
 from classroomd.daemon.push import capture_and_show
 from classroomd.devices.base import Lesson, RequestError, Status
-from classroomd.devices.panel import PanelDevice
 from classroomd.simulators.panel_smart import SmartPanelSim
 from classroomd.web.board_hub import BoardHub
-from tests.panel.support import FakeMicroscope, Server, WebHost, board_client
-
-
-async def start_panel(host: WebHost, port: str | None, **extra: Any) -> PanelDevice:
-    config = DeviceConfig.model_validate({"id": "panel-1", "kind": "panel", "name": "Front panel", "port": port,
-                                          "profile": "smart-6000", "input": "hdmi1", "poll_s": 30, **extra})
-    panel = PanelDevice.from_config(config)
-    await panel.start(host)
-    host.add(panel)
-    return panel
-
-
-async def start_scope(host: WebHost, **kwargs: Any) -> FakeMicroscope:
-    scope = FakeMicroscope(**kwargs)
-    await scope.start(host)
-    host.add(scope)
-    return scope
+from tests.panel.support import Server, WebHost, board_client, start_panel, start_scope
 
 
 async def test_show_wakes_switches_then_shows_in_that_order(sim: SmartPanelSim, host: WebHost, server: Server) -> None:
