@@ -1,4 +1,4 @@
-"""Cutting lines out of a receive buffer: shared by the serial and TCP links."""
+"""Cutting lines and frames out of a receive buffer: shared by the links and the panel codecs."""
 
 from __future__ import annotations
 
@@ -13,3 +13,14 @@ def take_line(buffer: bytearray, terminators: bytes = b"\n") -> bytes | None:
     line = bytes(buffer[:end])
     del buffer[: end + 1]
     return line.rstrip(b"\r")
+
+
+def take_until(buffer: bytearray, terminator: bytes) -> bytes | None:
+    """Remove and return the bytes before the first `terminator` (which is dropped too), or None
+    when it has not arrived yet: the framing of every panel protocol that ends replies with a marker."""
+    end = buffer.find(terminator)
+    if end < 0:
+        return None
+    frame = bytes(buffer[:end])
+    del buffer[: end + len(terminator)]
+    return frame

@@ -19,6 +19,8 @@ from dataclasses import dataclass, field
 from importlib import resources
 from typing import Any, Literal, Protocol
 
+from classroomd.drivers.framing import take_until
+
 What = Literal["power", "input", "volume", "mute"]
 WHATS: tuple[What, ...] = ("power", "input", "volume", "mute")
 Value = str | int | bool
@@ -200,12 +202,7 @@ class SmartCodec:
         return f"set {key}={wire}\r".encode("ascii")
 
     def take_frame(self, buffer: bytearray) -> bytes | None:
-        end = buffer.find(b">")
-        if end < 0:
-            return None
-        frame = bytes(buffer[:end])
-        del buffer[: end + 1]
-        return frame
+        return take_until(buffer, b">")
 
     def parse(self, what: What, writing: bool, frame: bytes) -> Answer:
         key = self.profile.command(what).key.lower()
@@ -243,12 +240,7 @@ class NineByteCodec:
         return f"{len(body) + 1}{body}\r".encode("ascii")
 
     def take_frame(self, buffer: bytearray) -> bytes | None:
-        end = buffer.find(b"\r")
-        if end < 0:
-            return None
-        frame = bytes(buffer[:end])
-        del buffer[: end + 1]
-        return frame
+        return take_until(buffer, b"\r")
 
     def parse(self, what: What, writing: bool, frame: bytes) -> Answer:
         text = frame.decode("ascii", "replace").lstrip("\n")
@@ -287,12 +279,7 @@ class LgCodec:
         return f"{code} {self.display_id:02X} {data}\r".encode("ascii")
 
     def take_frame(self, buffer: bytearray) -> bytes | None:
-        end = buffer.find(b"x")
-        if end < 0:
-            return None
-        frame = bytes(buffer[:end])
-        del buffer[: end + 1]
-        return frame
+        return take_until(buffer, b"x")
 
     def parse(self, what: What, writing: bool, frame: bytes) -> Answer:
         parts = frame.decode("ascii", "replace").strip().split()
