@@ -21,7 +21,8 @@ class UsageMeter:
     active_s_total: float = 0.0
     active_s_by_lesson: dict[str, float] = field(default_factory=dict)
     last_activity: float | None = None
-    _window: deque[float] = field(default_factory=deque)
+    #: (time, events) of the last minute: one entry per report, however many events it held.
+    _window: deque[tuple[float, int]] = field(default_factory=deque)
 
     def mark(self, lesson_id: str | None, count: int = 1) -> None:
         """Something happened now (a pen report, a touch, a globe press)."""
@@ -35,17 +36,17 @@ class UsageMeter:
                 if lesson_id:
                     self.active_s_by_lesson[lesson_id] = self.active_s_by_lesson.get(lesson_id, 0.0) + gap
         self.last_activity = now
-        self._window.extend([now] * min(count, 1000))
+        self._window.append((now, count))
         self._trim(now)
 
     def _trim(self, now: float) -> None:
-        while self._window and self._window[0] < now - 60:
+        while self._window and self._window[0][0] < now - 60:
             self._window.popleft()
 
     @property
     def events_per_minute(self) -> int:
         self._trim(self.clock())
-        return len(self._window)
+        return sum(count for _, count in self._window)
 
     def in_use(self) -> bool:
         return self.last_activity is not None and self.clock() - self.last_activity <= self.idle_gap_s
