@@ -115,29 +115,41 @@ async def _write(ws: web.WebSocketResponse, connection: BoardConnection) -> None
 # --- the lesson gallery ---------------------------------------------------------------------------
 GALLERY_TEXT = {
     "kk": {"title": "Сабақ", "media": "Суреттер", "prints": "3D басып шығару", "none": "Әзірге ештеңе жоқ",
-           "scale": "масштаб"},
+           "scale": "масштаб", "finished": "дайын", "failed": "сәтсіз", "cancelled": "тоқтатылды",
+           "interrupted": "үзілді", "printing": "басылуда", "queued": "кезекте", "paused": "кідіртілді"},
     "ru": {"title": "Урок", "media": "Снимки", "prints": "3D-печать", "none": "Пока ничего нет",
-           "scale": "масштаб"},
+           "scale": "масштаб", "finished": "готово", "failed": "ошибка", "cancelled": "отменено",
+           "interrupted": "прервано", "printing": "печатается", "queued": "в очереди", "paused": "на паузе"},
     "en": {"title": "Lesson", "media": "Captures", "prints": "3D prints", "none": "Nothing yet",
-           "scale": "scale"},
+           "scale": "scale", "finished": "finished", "failed": "failed", "cancelled": "cancelled",
+           "interrupted": "interrupted", "printing": "printing", "queued": "queued", "paused": "paused"},
 }
 
 
 async def _lesson_prints(ctx: WebContext, lesson_id: str) -> list[dict[str, Any]]:
-    """Print jobs of the lesson, from each printer's `history` (printers that cannot answer are skipped)."""
+    """Print jobs of the lesson, from each printer's `history` (printers that cannot answer are skipped).
+
+    The printer filters by lesson itself: asking for its recent jobs and filtering here would miss a
+    lesson's prints once other lessons had printed more than a page of jobs since.
+    """
     jobs: list[dict[str, Any]] = []
     for device in ctx.all_devices():
         if device.kind != Kind.PRINTER or "history" not in device.actions():
             continue
         try:
-            reply = await asyncio.wait_for(device.request("history", {}), 2.0)
+            reply = await asyncio.wait_for(device.request("history", {"lesson_id": lesson_id, "limit": 500}), 2.0)
         except Exception as exc:
             log.info("no print history from %s for the gallery: %s", device.id, exc)
             continue
         for job in reply.get("jobs", []) or []:
-            if isinstance(job, dict) and job.get("lesson") == lesson_id:
+            if isinstance(job, dict) and job.get("lesson_id") == lesson_id:
                 jobs.append({**job, "printer": device.name})
     return jobs
+
+
+def _job_state(text: dict[str, str], job: dict[str, Any]) -> str:
+    state = str(job.get("outcome") or job.get("state") or "")
+    return text.get(state, state)
 
 
 async def lesson_data(ctx: WebContext, lesson_id: str) -> dict[str, Any]:
@@ -171,7 +183,7 @@ async def lesson_page(request: web.Request) -> web.Response:
         scale = f' <small>({t["scale"]}: {m["um_per_px"]:.3g} µm/px)</small>' if m["um_per_px"] else ""
         cards.append(f'<figure class="shot"><a href="{e(m["url"])}"><img loading="lazy" src="{e(m["thumb_url"])}"'
                      f' alt="{caption}"></a><figcaption>{caption}{scale}</figcaption></figure>')
-    prints = [f'<li>{e(str(j.get("name") or j.get("file") or j.get("id", "")))} — {e(str(j.get("outcome", "")))}'
+    prints = [f'<li>{e(str(j.get("file_name") or j.get("id", "")))} — {e(_job_state(t, j))}'
               f' <small>{e(str(j.get("printer", "")))}</small></li>' for j in data["prints"]]
     body = (f'<h1>{t["title"]}: {heading}</h1><h2>{t["media"]}</h2>'
             f'<div class="gallery">{"".join(cards) or "<p>" + t["none"] + "</p>"}</div>'
