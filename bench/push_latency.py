@@ -233,7 +233,7 @@ async def measure(n: int, broker_url: str, http_base: str, daemon: psutil.Proces
             await page.goto(f"{http_base}/board?panel={PANEL}")
             await page.wait_for_selector("body[data-connected='1']")
             cdp = await page.context.new_cdp_session(page)
-            async with Remote(broker_url) as remote:
+            async with Remote.for_url(broker_url) as remote:
                 await remote.topics()  # find the classroom once, outside the timed requests
                 timed = TimedRemote(remote)
                 media = await latency_phase(timed, page, n)

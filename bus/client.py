@@ -249,7 +249,11 @@ class MqttClient:
             for callback in list(self.on_connect):
                 await callback(url, conn.protocol)
             reason = await conn.closed
-            log.warning("disconnected from %s: %s", url, reason)
+            # Our own DISCONNECT is not news; a broker or network ending the session is.
+            if self._stopping:
+                log.debug("disconnected from %s: %s", url, reason)
+            else:
+                log.warning("disconnected from %s: %s", url, reason)
         finally:
             self._drop(conn, "connection lost")
 

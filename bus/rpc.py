@@ -23,33 +23,44 @@ class RemoteError(Exception):
         self.message = message
 
 
+def cli_client_id() -> str:
+    return f"classroomd-cli-{uuid.uuid4().hex[:8]}"
+
+
 class Remote:
     """A short-lived MQTT connection to a classroom's broker."""
 
-    def __init__(self, url: str, base_topic: str = "classroom", site: str | None = None,
-                 room: str | None = None, username: str | None = None, password: str | None = None,
-                 ca_file: str | None = None) -> None:
-        broker = BrokerUrl.parse(url)
+    def __init__(self, settings: ClientSettings, base_topic: str = "classroom", site: str | None = None,
+                 room: str | None = None) -> None:
         self.base_topic = base_topic
         self.site = site
         self.room = room
-        self.client = MqttClient(ClientSettings(
-            urls=[broker], client_id=f"classroomd-cli-{uuid.uuid4().hex[:8]}",
-            username=username, password=password, ca_file=ca_file,
-            reconnect_min_s=0.2, reconnect_max_s=1.0, connect_timeout_s=5.0))
+        self.client = MqttClient(settings)
         self._retained: dict[str, bytes] = {}
         self._waiters: list[tuple[str, asyncio.Future[Message]]] = []
         self._inbox = f"classroomd-cli/{uuid.uuid4().hex}"
         self._run: asyncio.Task[None] | None = None
         self.client.on_message = self._on_message
 
+    @classmethod
+    def for_url(cls, url: str, base_topic: str = "classroom", site: str | None = None,
+                room: str | None = None) -> Remote:
+        """A connection with no credentials, for tools and benchmarks that name only a broker."""
+        return cls(ClientSettings(urls=[BrokerUrl.parse(url)], client_id=cli_client_id(),
+                                  reconnect_min_s=0.2, reconnect_max_s=1.0, connect_timeout_s=5.0),
+                   base_topic, site, room)
+
     async def __aenter__(self) -> Remote:
         self._run = asyncio.create_task(self.client.run())
         try:
-            await asyncio.wait_for(self.client.connected.wait(), 8)
+            # Each URL may take two CONNECT attempts (MQTT 5, then 3.1.1) before the next is tried.
+            settings = self.client.settings
+            await asyncio.wait_for(self.client.connected.wait(),
+                                   max(8.0, 2 * settings.connect_timeout_s * len(settings.urls) + 2))
         except TimeoutError:
             await self.close()
-            raise ConnectionError(f"cannot reach the broker at {self.client.settings.urls[0]}") from None
+            urls = ", ".join(str(u) for u in self.client.settings.urls)
+            raise ConnectionError(f"cannot reach the broker at {urls}") from None
         return self
 
     async def __aexit__(self, *exc: tuple[type[BaseException] | None, BaseException | None,

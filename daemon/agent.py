@@ -20,7 +20,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from classroomd import __version__
 from classroomd.bus.classroom_bus import ClassroomBus, dumps, now_iso
-from classroomd.bus.client import BrokerUrl, ClientSettings, MqttClient, Will
+from classroomd.bus.client import BrokerUrl, MqttClient, Will
 from classroomd.bus.outbox import Outbox
 from classroomd.bus.payloads import LessonStartArgs
 from classroomd.bus.router import Target
@@ -30,6 +30,7 @@ from classroomd.daemon import state_dir as state_files
 from classroomd.daemon.embedded_broker import EmbeddedBroker
 from classroomd.daemon.hotplug import LISTED_ONLY, HotPlug
 from classroomd.daemon.lesson import LessonBook
+from classroomd.daemon.mqtt_settings import client_settings
 from classroomd.daemon.registry import Registry
 from classroomd.daemon.supervisor import Supervisor
 from classroomd.devices import device_class
@@ -318,19 +319,6 @@ class Agent:
         return {"restarted": restarted, "added": added, "devices": len(self.registry)}
 
     # --- lifecycle --------------------------------------------------------------------
-    def _client_settings(self, urls: list[BrokerUrl]) -> ClientSettings:
-        m = self.config.mqtt
-        return ClientSettings(
-            urls=urls,
-            client_id=m.client_id or f"classroomd-{self.config.site}-{self.config.room}",
-            username=m.username, password=m.password,
-            ca_file=str(m.ca_file) if m.ca_file else None,
-            cert_file=str(m.cert_file) if m.cert_file else None,
-            key_file=str(m.key_file) if m.key_file else None,
-            tls_insecure=m.tls_insecure, keepalive_s=m.keepalive_s,
-            reconnect_min_s=m.reconnect_min_s, reconnect_max_s=m.reconnect_max_s,
-        )
-
     async def start(self) -> None:
         urls = [BrokerUrl.parse(u) for u in self.config.mqtt.urls]
         embedded = next((u for u in urls if u.scheme == "embedded"), None)
@@ -340,7 +328,8 @@ class Agent:
         self.http = await http_server.start(self, self.config.http.listen)
         self.outbox = Outbox(self._state_dir / "outbox.sqlite3", self.config.outbox.max_messages)
         will = Will(self.topics.agent, dumps(self.agent_state("offline")))
-        self.client = MqttClient(self._client_settings(urls), will)
+        client_id = self.config.mqtt.client_id or f"classroomd-{self.config.site}-{self.config.room}"
+        self.client = MqttClient(client_settings(self.config.mqtt, client_id), will)
         self.bus = ClassroomBus(self.topics, self.client, self.outbox, self, self.session,
                                 self._state_dir, self.config.outbox)
         for entry in self._device_entries():

@@ -126,21 +126,26 @@ def add_client_options(parser: argparse.ArgumentParser) -> None:
 
 
 def remote_from_args(args: argparse.Namespace) -> Any:
-    """A `Remote` for the classroom named by --config or --broker/--site/--room."""
-    from classroomd.bus.rpc import Remote
+    """A `Remote` for the classroom named by --config or --broker/--site/--room.
 
-    site, room, base = args.site, args.room, "classroom"
-    url = args.broker
-    username = password = ca_file = None
+    With --config every `[mqtt]` setting applies (fail-over URLs, TLS client certificate,
+    credentials); --broker replaces only the URLs.
+    """
+    from classroomd.bus.rpc import Remote, cli_client_id
+    from classroomd.config.schema import MqttConfig
+    from classroomd.daemon.mqtt_settings import client_settings
+
+    site, room = args.site, args.room
+    mqtt = MqttConfig()
     if args.config:
         config = load_config(args.config)
-        url = url or config.mqtt.urls[0]
-        site, room, base = site or config.site, room or config.room, config.mqtt.base_topic
-        username, password = config.mqtt.username, config.mqtt.password
-        ca_file = str(config.mqtt.ca_file) if config.mqtt.ca_file else None
+        site, room, mqtt = site or config.site, room or config.room, config.mqtt
     # An embedded:// URL stays as it is: the client then speaks 3.1.1 to amqtt straight away.
-    url = url or "mqtt://127.0.0.1:1883"
-    return Remote(url, base, site, room, username, password, ca_file)
+    urls = [args.broker] if args.broker else None
+    # Short waits: a person is watching the terminal, and fail-over must reach the last URL in time.
+    settings = client_settings(mqtt, cli_client_id(), urls, reconnect_min_s=0.2, reconnect_max_s=1.0,
+                               connect_timeout_s=3.0)
+    return Remote(settings, mqtt.base_topic, site, room)
 
 
 def cmd_devices(args: argparse.Namespace) -> int:

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -47,6 +49,31 @@ async def test_tls_with_client_certificate(tmp_path: Path, make_agent: Any) -> N
                   "key_file": str(pki["client.key"])})
         assert agent.client.broker is not None and agent.client.broker.tls
         await agent.client.publish("tls/check", b"ok", qos=1)
+    finally:
+        broker.stop()
+
+
+async def test_cli_uses_every_mqtt_setting_fail_over_and_client_certificate(
+        tmp_path: Path, make_agent: Any) -> None:
+    """`classroomd devices --config` reaches a broker that requires a client certificate, past a dead URL."""
+    pki = make_pki(tmp_path / "pki")
+    broker = Mosquitto(tmp_path / "tls-broker", listener_options=(
+        f"cafile {pki['ca.pem']}\ncertfile {pki['server.pem']}\nkeyfile {pki['server.key']}\n"
+        "require_certificate true\n"))
+    broker.start()
+    try:
+        tls = {"ca_file": str(pki["ca.pem"]), "cert_file": str(pki["client.pem"]), "key_file": str(pki["client.key"])}
+        urls = [f"mqtts://127.0.0.1:{free_port()}", f"mqtts://127.0.0.1:{broker.port}"]
+        await make_agent(urls, mqtt=tls)
+        config = tmp_path / "classroomd.toml"
+        keys = "".join(f'{k} = "{v}"\n' for k, v in tls.items())
+        config.write_text(f'site = "kz-test-01"\nroom = "biology"\n[mqtt]\nurl = {json.dumps(urls)}\n{keys}')
+        done = await asyncio.to_thread(
+            subprocess.run, [sys.executable, "-m", "classroomd", "devices", "--config", str(config), "--json"],
+            capture_output=True, text=True, timeout=60)
+        assert done.returncode == 0, done.stderr
+        assert json.loads(done.stdout)["agent"]["state"] == "online"
+        assert "Normal disconnection" not in done.stderr, "a clean hang-up is not news"
     finally:
         broker.stop()
 
