@@ -7,6 +7,7 @@ import asyncio
 import contextlib
 import importlib
 import json
+import shlex
 import signal
 import sys
 from pathlib import Path
@@ -75,7 +76,7 @@ async def _run(config: Config, demo: bool) -> int:
     for signum in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(signum, agent.request_stop)
     if demo:
-        _print_demo_banner(agent)
+        _print_demo_banner(agent, [s.try_args for s in sims if s.try_args])
     try:
         await agent.run_until_stopped()
     finally:
@@ -84,7 +85,14 @@ async def _run(config: Config, demo: bool) -> int:
     return 0
 
 
-def _print_demo_banner(agent: Any) -> None:
+def _command_name() -> str:
+    """How this process was started, so a printed command line works when pasted (the venv's script or -m)."""
+    if Path(sys.argv[0]).name == "classroomd":
+        return shlex.quote(sys.argv[0])
+    return f"{shlex.quote(sys.executable)} -m classroomd"
+
+
+def _print_demo_banner(agent: Any, try_commands: list[list[str]]) -> None:
     config: Config = agent.config
     url = config.mqtt.urls[0]
     host, port = url.split("://", 1)[1].rsplit(":", 1)
@@ -99,6 +107,8 @@ def _print_demo_banner(agent: Any) -> None:
         f"  inventory  {agent.http_base}/api/v1/devices\n"
         f"  board      {agent.http_base}/board?panel={panel}\n"
         f"  state      {agent.state_dir}\n"
+        + "".join(f"  try        {_command_name()} {shlex.join(args)} --broker mqtt://{host}:{port}"
+                  f" --state-dir {shlex.quote(str(agent.state_dir))}\n" for args in try_commands) +
         "Stop with Ctrl+C.\n",
         flush=True,
     )

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from classroomd.config.schema import DeviceConfig
 
@@ -14,3 +14,6 @@ class DemoDevice:
     #: opened by the same device class and driver as real hardware.
     config: DeviceConfig
     close: Callable[[], Awaitable[None]]
+    #: A `classroomd` command line that tries this device (without --broker/--state-dir, which the
+    #: demo's banner adds with the real values so the line can be pasted as it is).
+    try_args: list[str] = field(default_factory=list)

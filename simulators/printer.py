@@ -36,8 +36,8 @@ async def start_demo(workdir: Path) -> DemoDevice:
     # A tenth of real motion time: a demo print moves visibly but ends within a lesson's attention span.
     sim = MarlinSimulator(FirmwareProfile(baud=115200, motion_scale=0.1, machine_type="Prusa MK4 (demo)"))
     port = await sim.start()
-    log.info("demo printer on %s; try: classroomd print %s --printer printer-1 --bed-clear --wait "
-             "--broker mqtt://HOST:PORT --state-dir STATE_DIR", port, sample)
+    log.info("demo printer on %s", port)
     config = DeviceConfig(id="printer-1", kind="printer", name="Demo Prusa MK4", port=port, baud=115200,
                           reset_wait_s=1.0)
-    return DemoDevice(config=config, close=sim.close)
+    return DemoDevice(config=config, close=sim.close,
+                      try_args=["print", str(sample), "--printer", config.id, "--bed-clear", "--wait"])

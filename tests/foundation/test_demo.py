@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import shlex
 import signal
 import subprocess
 import sys
@@ -49,6 +50,7 @@ async def test_demo_shows_six_devices_on_the_embedded_broker(tmp_path: Path) -> 
             assert state["kind"] == device["kind"] and state["status"] in ("ready", "busy")
         print(f"six devices online {took:.1f}s after the broker came up")
         probe.close()
+        await _the_printed_print_line_works_when_pasted(tmp_path / "demo.log")
     finally:
         proc.send_signal(signal.SIGINT)
         try:
@@ -59,3 +61,27 @@ async def test_demo_shows_six_devices_on_the_embedded_broker(tmp_path: Path) -> 
     output = (tmp_path / "demo.log").read_text()
     assert "mosquitto_sub" in output and f"http://127.0.0.1:{http_port}/board" in output
     assert "Traceback" not in output, output
+
+
+async def _the_printed_print_line_works_when_pasted(log_path: Path) -> None:
+    lines = [line for line in log_path.read_text().splitlines() if line.strip().startswith("try ")]
+    assert lines, "the banner offers a print command to try"
+    command = lines[0].split("try", 1)[1].strip()
+    assert "HOST" not in command and "STATE_DIR" not in command
+    proc = await asyncio.to_thread(subprocess.Popen, shlex.split(command), stdout=subprocess.PIPE,
+                                   stderr=subprocess.STDOUT, text=True)
+    try:
+        seen: list[str] = []
+
+        def until_progress() -> None:
+            assert proc.stdout is not None
+            for line in proc.stdout:
+                seen.append(line)
+                if "%" in line:
+                    return
+
+        await asyncio.wait_for(asyncio.to_thread(until_progress), 60)
+        assert any("uploaded demo-vase.gcode" in line for line in seen), seen
+    finally:
+        proc.kill()
+        proc.wait(10)
