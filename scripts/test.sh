@@ -9,4 +9,4 @@ echo "== ruff"
 echo "== mypy"
 bash scripts/typecheck.sh
 echo "== pytest"
-exec .venv/bin/python -m pytest -q -ra "$@"
+exec .venv/bin/python -m pytest -q -ra --strict-skips "$@"

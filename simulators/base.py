@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 from classroomd.config.schema import DeviceConfig
 
@@ -17,3 +18,5 @@ class DemoDevice:
     #: A `classroomd` command line that tries this device (without --broker/--state-dir, which the
     #: demo's banner adds with the real values so the line can be pasted as it is).
     try_args: list[str] = field(default_factory=list)
+    #: The simulator object itself, so tests can make the simulated hardware act (a touch, an error).
+    handle: Any = None

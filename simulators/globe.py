@@ -73,4 +73,4 @@ async def start_demo(workdir: Path) -> DemoDevice:
     sim.start_wandering()
     config = DeviceConfig.model_validate({"id": "globe-1", "kind": Kind.GLOBE, "name": "Demo smart globe",
                                           "port": sim.path, "profile": "default", "panel": "panel-1"})
-    return DemoDevice(config, sim.close)
+    return DemoDevice(config, sim.close, handle=sim)

@@ -43,7 +43,6 @@ def test_text_explains_what_it_did_not_classify(text: str) -> None:
 
 
 def test_json_lists_declared_devices_it_did_not_see(tmp_path: Path) -> None:
-    pytest.importorskip("classroomd.devices.globe", reason="the globe device module is not in the tree yet")
     config = tmp_path / "c.toml"
     config.write_text('[[devices]]\nid = "globe-1"\nkind = "globe"\nport = "/dev/ttyUSB7"\n')
     fx = fixtures("microscope")

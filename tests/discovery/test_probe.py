@@ -117,8 +117,6 @@ def test_discover_json_probes_catalog_printers_and_leaves_bridges_alone(tmp_path
 @pytest.mark.umockdev
 @requires_umockdev
 def test_discover_probes_a_bridge_the_config_declares_a_printer(tmp_path: Path) -> None:
-    # The config loader checks kind-specific keys with the kind's device class.
-    pytest.importorskip("classroomd.devices.printer", reason="the printer device module is not in the tree yet")
     config = tmp_path / "classroom.toml"
     config.write_text('[[devices]]\nid = "ender-3"\nkind = "printer"\nname = "Ender 3"\n'
                       'match = { vid = "1a86", pid = "7523" }\n')

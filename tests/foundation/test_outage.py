@@ -81,6 +81,9 @@ async def test_broker_outage_loses_nothing(tmp_path: Path, make_agent: Any, root
         health = streams[f"{root}/agent/health"]
         seqs = sorted({m["seq"] for m in health})
         assert seqs == list(range(1, seqs[-1] + 1)), "health seq has gaps"
+        # Health written during the outage says how much was waiting then.
+        late = [m for m in health if m.get("replayed")]
+        assert late and max(m["outbox_depth"] for m in late) > 10
         assert agent.outbox.depth <= 2
     finally:
         broker.stop()
