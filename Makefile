@@ -15,7 +15,7 @@ typecheck:
 	bash scripts/typecheck.sh
 
 docs:
-	.venv/bin/python -m classroomd.bus.asyncapi > docs/asyncapi.yaml
+	.venv/bin/python -m classroomd.daemon.asyncapi > docs/asyncapi.yaml
 
 bench:
 	for b in bench/*.py; do echo "== $$b"; .venv/bin/python $$b || exit 1; done

@@ -65,11 +65,11 @@ def serve(video: Path, port: int, state: Path) -> None:
     from aiohttp import web
 
     from classroomd.config.schema import DeviceConfig
-    from classroomd.daemon.media import MediaStore
     from classroomd.devices.base import Device, Lesson, Localized, Priority
     from classroomd.devices.microscope import BOUNDARY as PART_BOUNDARY
     from classroomd.devices.microscope import MicroscopeDevice
     from classroomd.drivers.v4l_capture import decode, encode_jpeg
+    from classroomd.services.media import MediaStore
     from classroomd.web import api
     from classroomd.web.context import CONTEXT
 

@@ -12,7 +12,6 @@ import json
 import logging
 import time
 from collections.abc import Mapping
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -24,7 +23,8 @@ from classroomd.bus.outbox import Outbox
 from classroomd.bus.router import RequestRouter, Target
 from classroomd.bus.topics import Topics
 from classroomd.config.schema import OutboxConfig
-from classroomd.devices.base import Priority
+from classroomd.core.timestamps import now_iso
+from classroomd.core.vocabulary import Priority
 
 log = logging.getLogger("classroomd.bus")
 
@@ -34,8 +34,6 @@ STATE_FLUSH_S = 0.2
 STATE_GATHER_S = 0.02
 
 
-def now_iso() -> str:
-    return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
 def dumps(body: Any) -> bytes:

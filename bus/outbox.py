@@ -22,7 +22,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from classroomd.devices.base import Priority
+from classroomd.core.vocabulary import Priority
 
 log = logging.getLogger("classroomd.outbox")
 

@@ -11,7 +11,7 @@ from typing import Any, Protocol
 from classroomd.bus.client import Message
 from classroomd.bus.payloads import ErrorBody, Response
 from classroomd.bus.topics import Topics
-from classroomd.devices.base import RequestError
+from classroomd.core.vocabulary import RequestError
 
 log = logging.getLogger("classroomd.requests")
 

@@ -8,7 +8,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from classroomd.devices.base import Kind
+from classroomd.core.vocabulary import Kind
 
 ID_RE = re.compile(r"^[a-z0-9][a-z0-9-]{0,62}$")
 RESERVED_IDS = frozenset({"agent", "devices", "lesson", "alert"})

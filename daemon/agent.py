@@ -19,13 +19,14 @@ from typing import TYPE_CHECKING, Any
 from pydantic import BaseModel, ConfigDict, Field
 
 from classroomd import __version__
-from classroomd.bus.classroom_bus import ClassroomBus, dumps, now_iso
+from classroomd.bus.classroom_bus import ClassroomBus, dumps
 from classroomd.bus.client import BrokerUrl, MqttClient, Will
 from classroomd.bus.outbox import Outbox
 from classroomd.bus.payloads import LessonStartArgs
 from classroomd.bus.router import Target
 from classroomd.bus.topics import Topics
 from classroomd.config.schema import Config, DeviceConfig
+from classroomd.core.timestamps import now_iso
 from classroomd.daemon import state_dir as state_files
 from classroomd.daemon.embedded_broker import EmbeddedBroker
 from classroomd.daemon.hotplug import LISTED_ONLY, HotPlug
@@ -48,9 +49,9 @@ from classroomd.devices.base import (
 from classroomd.web import server as http_server
 
 if TYPE_CHECKING:
-    from classroomd.daemon.media import MediaStore
-    from classroomd.daemon.uploads import UploadStore
-    from classroomd.web.board_hub import BoardHub
+    from classroomd.services.board_hub import BoardHub
+    from classroomd.services.media import MediaStore
+    from classroomd.services.uploads import UploadStore
 
 log = logging.getLogger("classroomd.agent")
 
@@ -95,7 +96,7 @@ class AgentActions(ActionTarget):
     async def lesson_start(self, args: LessonStartArgs) -> dict[str, Any]:
         lesson = self.agent.lessons.start(args.subject, args.teacher, args.id)
         self.agent.lesson_changed()
-        return {"lesson": lesson.model_dump()}
+        return {"lesson": lesson.as_dict()}
 
     @action("lesson_end", description="End the current lesson.")
     async def lesson_end(self, _args: NoArgs) -> dict[str, Any]:
@@ -103,7 +104,7 @@ class AgentActions(ActionTarget):
         if ended is None:
             raise RequestError("no_lesson", "no lesson is running")
         self.agent.lesson_changed()
-        return {"lesson": ended.model_dump()}
+        return {"lesson": ended.as_dict()}
 
     @action("describe", DescribeArgs, "What each device exposes: properties, actions and their arguments.")
     async def describe(self, args: DescribeArgs) -> dict[str, Any]:
@@ -214,7 +215,7 @@ class Agent:
     @property
     def media(self) -> MediaStore:
         if self._media is None:
-            from classroomd.daemon.media import MediaStore
+            from classroomd.services.media import MediaStore
 
             # The running lesson's media are never evicted, whoever saves them.
             self._media = MediaStore(self._state_dir / "media", current_lesson=lambda: (
@@ -224,7 +225,7 @@ class Agent:
     @property
     def uploads(self) -> UploadStore:
         if self._uploads is None:
-            from classroomd.daemon.uploads import UploadStore
+            from classroomd.services.uploads import UploadStore
 
             self._uploads = UploadStore(self._state_dir / "uploads")
         return self._uploads
@@ -232,7 +233,7 @@ class Agent:
     @property
     def board(self) -> BoardHub:
         if self._board is None:
-            from classroomd.web.board_hub import BoardHub
+            from classroomd.services.board_hub import BoardHub
 
             self._board = BoardHub(self._state_dir / "board")
         return self._board
@@ -250,7 +251,7 @@ class Agent:
         return {d.id: d.snapshot() for d in self.registry}
 
     def lesson_payload(self) -> dict[str, Any]:
-        return self.lessons.current.model_dump() if self.lessons.current else {}
+        return self.lessons.current.as_dict() if self.lessons.current else {}
 
     def target(self, target_id: str) -> Target | None:
         if target_id == "agent":
@@ -323,13 +324,17 @@ class Agent:
         urls = [BrokerUrl.parse(u) for u in self.config.mqtt.urls]
         embedded = next((u for u in urls if u.scheme == "embedded"), None)
         if embedded is not None:
-            self.broker = EmbeddedBroker(embedded.host, embedded.port)
+            self.broker = EmbeddedBroker(embedded.host, embedded.port, self._state_dir)
             await self.broker.start()
         self.http = await http_server.start(self, self.config.http.listen)
         self.outbox = Outbox(self._state_dir / "outbox.sqlite3", self.config.outbox.max_messages)
         will = Will(self.topics.agent, dumps(self.agent_state("offline")))
         client_id = self.config.mqtt.client_id or f"classroomd-{self.config.site}-{self.config.room}"
-        self.client = MqttClient(client_settings(self.config.mqtt, client_id), will)
+        # A Mosquitto child speaks MQTT 5: reach it as an ordinary broker. Only amqtt needs the
+        # `embedded` scheme, which makes the client speak 3.1.1 at once instead of waiting out silence.
+        client_urls = [str(u) if u.scheme == "embedded" and self.broker is not None and self.broker.mqtt5
+                       else f"{u.scheme}://{u.host}:{u.port}" for u in urls]
+        self.client = MqttClient(client_settings(self.config.mqtt, client_id, client_urls), will)
         self.bus = ClassroomBus(self.topics, self.client, self.outbox, self, self.session,
                                 self._state_dir, self.config.outbox)
         for entry in self._device_entries():

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from classroomd import __version__
-from classroomd.config.loader import ConfigError, load_config
+from classroomd.config.loader import ConfigError
 from classroomd.config.schema import Config
 
 # Subcommands that live beside their feature: each module has `add_parser(subparsers)`.
@@ -32,7 +32,9 @@ def _load(path: str | None, demo: bool = False) -> Config:
     defaults = demo_defaults() if demo else None
     if path is None:
         return Config.model_validate(defaults or {})
-    return load_config(path, defaults)
+    from classroomd.daemon.config_file import load
+
+    return load(path, defaults)
 
 
 # --- run ----------------------------------------------------------------------------
@@ -98,7 +100,10 @@ def _print_demo_banner(agent: Any, try_commands: list[list[str]]) -> None:
     host, port = url.split("://", 1)[1].rsplit(":", 1)
     root = agent.topics.root
     panel = next((d.id for d in agent.registry if d.kind == "panel"), "panel")
-    embedded = " (embedded broker, MQTT 3.1.1)" if url.startswith("embedded://") else ""
+    broker = agent.broker
+    embedded = ""
+    if url.startswith("embedded://") and broker is not None:
+        embedded = f" (embedded {broker.backend}, MQTT {'5' if broker.mqtt5 else '3.1.1'})"
     print(
         f"\nclassroomd {__version__}: demo classroom with {len(agent.registry)} simulated devices\n"
         f"  broker     mqtt://{host}:{port}{embedded}\n"
@@ -117,7 +122,9 @@ def _print_demo_banner(agent: Any, try_commands: list[list[str]]) -> None:
 # --- config check -------------------------------------------------------------------
 def cmd_config_check(args: argparse.Namespace) -> int:
     try:
-        config = load_config(args.file)
+        from classroomd.daemon.config_file import load
+
+        config = load(args.file)
     except ConfigError as exc:
         for issue in exc.issues:
             print(issue, file=sys.stderr)
@@ -148,7 +155,9 @@ def remote_from_args(args: argparse.Namespace) -> Any:
     site, room = args.site, args.room
     mqtt = MqttConfig()
     if args.config:
-        config = load_config(args.config)
+        from classroomd.daemon.config_file import load
+
+        config = load(args.config)
         site, room, mqtt = site or config.site, room or config.room, config.mqtt
     # An embedded:// URL stays as it is: the client then speaks 3.1.1 to amqtt straight away.
     urls = [args.broker] if args.broker else None

@@ -12,8 +12,8 @@ from typing import Any
 import aiohttp
 
 from classroomd.bus.client import Message
-from classroomd.config.loader import load_config
 from classroomd.daemon.cli import add_client_options, remote_from_args
+from classroomd.daemon.config_file import load as load_config
 
 END_EVENTS = {"job_finished": 0, "job_failed": 1, "job_cancelled": 1}
 

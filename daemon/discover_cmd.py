@@ -8,9 +8,9 @@ import json
 import sys
 from typing import Any, TextIO
 
-from classroomd.config.loader import load_config
 from classroomd.config.schema import Config
 from classroomd.daemon.catalog import Catalog, CatalogError
+from classroomd.daemon.config_file import load as load_config
 from classroomd.daemon.discovery import Discovery, ScanResult, describe_found
 from classroomd.devices.base import DeviceInfo
 

@@ -7,7 +7,8 @@ import uuid
 from datetime import UTC, datetime
 from pathlib import Path
 
-from classroomd.devices.base import Lesson
+from classroomd.core.timestamps import now_iso
+from classroomd.core.vocabulary import Lesson
 
 
 class LessonBook:
@@ -16,12 +17,12 @@ class LessonBook:
         self.current: Lesson | None = None
         try:
             data = json.loads(self.path.read_text())
-            self.current = Lesson.model_validate(data) if data else None
+            self.current = Lesson.from_dict(data) if data else None
         except (OSError, ValueError):
             self.current = None
 
     def start(self, subject: str, teacher: str, lesson_id: str | None = None) -> Lesson:
-        started = datetime.now(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
+        started = now_iso()
         lesson_id = lesson_id or f"{datetime.now(UTC):%Y%m%d-%H%M}-{uuid.uuid4().hex[:6]}"
         self.current = Lesson(id=lesson_id, subject=subject, teacher=teacher, started=started)
         self._save()
@@ -34,5 +35,5 @@ class LessonBook:
 
     def _save(self) -> None:
         tmp = self.path.with_suffix(".tmp")
-        tmp.write_text(json.dumps(self.current.model_dump() if self.current else {}))
+        tmp.write_text(json.dumps(self.current.as_dict() if self.current else {}))
         tmp.replace(self.path)

@@ -8,70 +8,25 @@ touches the broker and never opens the HTTP server itself.
 
 from __future__ import annotations
 
-import enum
 import logging
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, ClassVar, Protocol, Self, TypeVar
+from typing import Any, ClassVar, Protocol, Self, TypeVar
 
 from aiohttp import web
 from pydantic import BaseModel, ConfigDict, ValidationError
 
-if TYPE_CHECKING:
-    from classroomd.config.schema import DeviceConfig
-    from classroomd.daemon.media import MediaStore
-    from classroomd.daemon.uploads import UploadStore
-    from classroomd.web.board_hub import BoardHub
+from classroomd.core.vocabulary import Availability, Kind, Lesson, Localized, Priority, RequestError, Status
+
+__all__ = ["Availability", "Kind", "Lesson", "Localized", "Priority", "RequestError", "Status"]
+
+from classroomd.config.schema import DeviceConfig
+from classroomd.services.board_hub import BoardHub
+from classroomd.services.media import MediaStore
+from classroomd.services.uploads import UploadStore
 
 log = logging.getLogger("classroomd.devices")
-
-
-class Kind(enum.StrEnum):
-    PANEL = "panel"
-    MICROSCOPE = "microscope"
-    TABLET = "tablet"
-    TOUCH_TABLE = "touch_table"
-    GLOBE = "globe"
-    PRINTER = "printer"
-
-
-class Availability(enum.StrEnum):
-    ONLINE = "online"
-    OFFLINE = "offline"
-
-
-class Status(enum.StrEnum):
-    """Lifecycle: init -> ready (<-> busy) -> lost/offline; fault and unidentified on the side."""
-
-    INIT = "init"
-    READY = "ready"
-    BUSY = "busy"
-    FAULT = "fault"
-    LOST = "lost"
-    OFFLINE = "offline"
-    UNIDENTIFIED = "unidentified"
-
-
-class Priority(enum.IntEnum):
-    """Outbox priority: lower drains first and is dropped last when the outbox is full."""
-
-    ALERT = 0
-    STATE = 1
-    EVENT = 2
-    TELEMETRY = 3
-
-
-@dataclass(frozen=True)
-class Localized:
-    """A user-facing message in the three languages of the field."""
-
-    kk: str
-    ru: str
-    en: str
-
-    def as_dict(self) -> dict[str, str]:
-        return {"kk": self.kk, "ru": self.ru, "en": self.en}
 
 
 @dataclass(frozen=True)
@@ -127,16 +82,6 @@ def action(
     return mark
 
 
-class RequestError(Exception):
-    """A request refused with a stable machine-readable code and a readable message."""
-
-    def __init__(self, code: str, message: str, details: Any = None) -> None:
-        super().__init__(message)
-        self.code = code
-        self.message = message
-        self.details = details
-
-
 def validation_message(exc: ValidationError) -> str:
     parts = []
     for err in exc.errors():
@@ -178,13 +123,6 @@ class DeviceInfo:
         if self.vid is not None and self.pid is not None:
             out["usb"] = f"{self.vid:04x}:{self.pid:04x}"
         return out
-
-
-class Lesson(BaseModel):
-    id: str
-    subject: str = ""
-    teacher: str = ""
-    started: str = ""
 
 
 HttpHandler = Callable[[web.Request], Awaitable[web.StreamResponse]]

@@ -16,7 +16,7 @@ from typing import Any, ClassVar
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from classroomd.daemon.media import MediaItem
+from classroomd.core.timestamps import iso, now_iso
 from classroomd.devices.base import (
     DeviceHost,
     Kind,
@@ -41,6 +41,7 @@ from classroomd.drivers.v4l_capture import (
     FrameCapture,
     source_path,
 )
+from classroomd.services.media import MediaItem
 
 TELEMETRY_EVERY_S = 10.0
 
@@ -132,8 +133,7 @@ class Timelapse:
 
 
 def _iso(ts: float | None = None) -> str:
-    when = datetime.fromtimestamp(ts, UTC) if ts is not None else datetime.now(UTC)
-    return when.isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    return iso(datetime.fromtimestamp(ts, UTC)) if ts is not None else now_iso()
 
 
 LOST = Localized(

@@ -23,7 +23,6 @@ from aiohttp import web
 from classroomd.devices.base import Device, HttpHandler, RequestError
 from classroomd.drivers.v4l_capture import AsyncFrames, CaptureStatus, Frame, FrameCapture
 from classroomd.drivers.v4l_capture import scaled_jpeg as _scaled_jpeg
-from classroomd.web.context import require_token
 
 if TYPE_CHECKING:
     # Only for the annotation of `opts`: microscope.py imports this module at run time.
@@ -213,7 +212,7 @@ class MicroscopeStreaming(Device):
     async def http_capture(self, request: web.Request) -> web.Response:
         if request.method != "POST":
             raise web.HTTPMethodNotAllowed(request.method, ["POST"])
-        require_token(request)
+        # The token was checked by the web layer, which guards every device endpoint that is not a read.
         body: dict[str, Any] = {}
         if request.can_read_body:
             with contextlib.suppress(ValueError):

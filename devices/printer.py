@@ -10,21 +10,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import re
 import time
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from classroomd.daemon.print_jobs import (
-    Gcode,
-    GcodeError,
-    JobStore,
-    PrintJob,
-    check_limits,
-    new_job_id,
-    now_iso,
-    scan_gcode,
-)
+from classroomd.core.timestamps import now_iso
 from classroomd.devices.base import (
     Device,
     DeviceHost,
@@ -49,6 +41,15 @@ from classroomd.drivers.marlin import (
 )
 from classroomd.drivers.marlin_protocol import Temperatures
 from classroomd.drivers.serial_link import SerialLink, SerialSettings
+from classroomd.services.print_jobs import (
+    Gcode,
+    GcodeError,
+    JobStore,
+    PrintJob,
+    check_limits,
+    new_job_id,
+    scan_gcode,
+)
 
 JOB_DB = "print-jobs.sqlite3"
 #: Sent after a cancel: the moves already in the printer finish, then it cools down.
@@ -126,6 +127,13 @@ def _message(code: str, reason: str, heaters_off: bool = True) -> Localized:
         en="Lost the connection to the printer (unplugged?). The print was interrupted.")
 
 
+def _firmware_error_message(text: str) -> Localized:
+    return Localized(
+        kk=f"Принтер қате туралы хабарлады, бірақ тоқтаған жоқ: {text}. Басып шығару жалғасуда.",
+        ru=f"Принтер сообщил об ошибке, но не остановился: {text}. Печать продолжается.",
+        en=f"The printer reported an error but did not stop: {text}. The print goes on.")
+
+
 def _alert_code(exc: MarlinError) -> str:
     if isinstance(exc, BoardReset):
         return "printer_reset"
@@ -170,6 +178,8 @@ class PrinterDevice(Device):
         self._recovery: asyncio.Task[None] | None = None
         self._background: set[asyncio.Task[None]] = set()
         self._last_temps: tuple[Any, ...] = ()
+        #: Wordings of firmware errors already reported during this job (numbers left out).
+        self._reported_errors: set[str] = set()
 
     # --- lifecycle ------------------------------------------------------------------------------------
     async def start(self, host: DeviceHost) -> None:
@@ -193,6 +203,7 @@ class PrinterDevice(Device):
         port = MarlinPort(link, self._settings())
         port.on_temperatures = self._on_temperatures
         port.on_fault = self._on_fault
+        port.on_firmware_error = self._on_firmware_error
         self.port = port
         try:
             firmware = await port.connect()
@@ -416,6 +427,7 @@ class PrinterDevice(Device):
         for code in ("printer_reset", "printer_timeout", "link_noise", "printer_lost"):
             self.host.clear_alert(self, code)
         running = _Running(job, gcode)
+        self._reported_errors.clear()
         job.state, job.started, job.reason = "printing", now_iso(), ""
         job.lines_total = len(gcode.commands)
         self._store().save(job)
@@ -503,6 +515,18 @@ class PrinterDevice(Device):
             # Whole degrees are what a classroom needs; finer changes would only flood the bus.
             self._last_temps = rounded
             self.changed()
+
+    def _on_firmware_error(self, text: str) -> None:
+        # Once per wording and job: a firmware that repeats one complaint on every line would
+        # otherwise fill the outbox with it.
+        wording = re.sub(r"\d+", "#", text.lower())
+        if wording in self._reported_errors:
+            return
+        self._reported_errors.add(wording)
+        running = self.running
+        self.host.emit(self, "printer_error", {
+            "text": text, "job_id": running.job.id if running is not None else None,
+            "message": _firmware_error_message(text).as_dict()}, Priority.ALERT)
 
     def _on_fault(self, exc: MarlinError) -> None:
         task = asyncio.get_running_loop().create_task(self._handle_fault(exc), name=f"fault {self.id}")

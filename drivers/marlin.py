@@ -17,9 +17,13 @@ right and to keep things moving:
   re-send its latest line as a probe: the firmware either runs it (the line
   was lost) or rejects it with `Resend: <its next line>` (an `ok` was lost),
   which tells exactly where it stands. Long commands get a long allowance.
-* `Error:` (other than the three line errors), `fatal:`, `!!`, thermal runaway,
-  `kill()` and a `start` after the handshake stop all sending at once and are
-  reported as faults.
+* Error lines are sorted by `classify_error`: a refused line (whatever the
+  firmware's wording) waits for its `Resend:`; a halt (`kill()`, `Printer
+  halted`, thermal errors, `!!`, `fatal:`) and a `start` after the handshake
+  stop all sending at once and are reported as faults; any other `Error:` is
+  reported to `on_firmware_error` and the print goes on (if the firmware then
+  falls silent, the time-outs end it). An `Error:` that the next line shows to
+  be a resend request is never a halt, whatever its words.
 """
 
 from __future__ import annotations
@@ -27,23 +31,23 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import re
 from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 from classroomd.drivers.marlin_protocol import (
-    BENIGN_ERRORS,
-    HALT_MARKERS,
-    LINE_ERRORS,
     OK_FIELD_RE,
     OK_NUMBER_RE,
-    RESEND_RE,
     START_RE,
+    ErrorKind,
     FirmwareInfo,
     Temperatures,
+    classify_error,
     command_code,
     encode_line,
     parse_firmware_line,
+    parse_resend,
     parse_temperatures,
 )
 from classroomd.drivers.serial_link import LinkClosed, SerialLink
@@ -51,6 +55,12 @@ from classroomd.drivers.serial_link import LinkClosed, SerialLink
 log = logging.getLogger("classroomd.marlin")
 
 LONG_COMMANDS = frozenset({"G28", "G29", "M109", "M190", "M400", "M600", "G4", "M303"})
+DIGITS_RE = re.compile(r"\d+")
+
+
+def _wording(text: str) -> str:
+    """An error's words without its numbers, so one wording is recognised whatever line it names."""
+    return DIGITS_RE.sub("#", text.strip().lower())
 
 
 class MarlinError(Exception):
@@ -101,6 +111,9 @@ class MarlinSettings:
     autoreport_s: int = 2
     #: Without auto-report, how often `M105` asks for temperatures (between job lines).
     poll_s: float = 5.0
+    #: How long an `Error:` with a halt's words waits (sending held) for a `Resend:` that would
+    #: show it to be a refused line after all. Firmwares print the two back to back.
+    halt_confirm_s: float = 0.25
 
 
 @dataclass
@@ -138,6 +151,8 @@ class MarlinPort:
         self.on_temperatures: Callable[[Temperatures], None] | None = None
         self.on_fault: Callable[[MarlinError], None] | None = None
         self.on_message: Callable[[str], None] | None = None
+        #: An `Error:` in words the driver does not know; the print goes on.
+        self.on_firmware_error: Callable[[str], None] | None = None
         self.failure: MarlinError | None = None
         self.advanced = False
         self.ok_after_resend: bool | None = None
@@ -154,6 +169,8 @@ class MarlinPort:
         self._handshake_ok: asyncio.Event | None = None
         self._capture: list[str] | None = None
         self._last_stream: _Stream | None = None
+        #: An `Error:` with a halt's words, waiting to see whether a `Resend:` follows.
+        self._held_halt: tuple[str, asyncio.TimerHandle] | None = None
         self._reset_link_state()
 
     # --- state ----------------------------------------------------------------------------------
@@ -167,7 +184,11 @@ class MarlinPort:
         self._resend_from: int | None = None
         self._rewound_to: int | None = None
         self._stale = 0
-        self._last_error = ""
+        self._last_error: ErrorKind | None = None
+        #: The wording of an unknown `Error:` on the line just before; a `Resend:` next teaches it.
+        self._unknown_just_seen: str | None = None
+        #: Unknown wordings the firmware has shown to be resend requests: not reported again.
+        self._learnt_wordings: set[str] = set()
         self._resends: dict[int, int] = {}
         self._swallow_ok = False
         self._learning: asyncio.TimerHandle | None = None
@@ -217,6 +238,7 @@ class MarlinPort:
         """Agree on line numbers and learn the firmware; also used after a board reset."""
         s = self.settings
         self._fail_waiters(PrinterLost("the printer connection is being set up again"))
+        self._drop_held_halt()
         self._reset_link_state()
         self.failure = None
         self._handshaking = True
@@ -273,6 +295,7 @@ class MarlinPort:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
         self._reader = self._sender = self._watchdog = self._poller = None
+        self._drop_held_halt()
         self._fail_waiters(PrinterLost("the printer connection was closed"))
         await self.link.close()
 
@@ -348,7 +371,8 @@ class MarlinPort:
                     break
 
     def _next_line(self) -> bytes | None:
-        if self.failure is not None or self._learning is not None or self._handshaking:
+        if (self.failure is not None or self._learning is not None or self._handshaking
+                or self._held_halt is not None):
             return None
         if self._probe_due:
             self._probe_due = False
@@ -410,6 +434,13 @@ class MarlinPort:
 
     def _handle(self, line: str) -> None:
         loop = asyncio.get_running_loop()
+        resend = parse_resend(line)
+        if self._held_halt is not None:
+            self._settle_held_halt(resend is not None)
+        unknown, self._unknown_just_seen = self._unknown_just_seen, None
+        if unknown is not None and resend is not None:
+            # The firmware asks for a line again right after it: this wording means a refused line.
+            self._learnt_wordings.add(unknown)
         is_ok = line == "ok" or line.startswith("ok ")
         # The `ok` that follows a resend request answers no line: with ADVANCED_OK it carries no
         # line number, while a queued line's `ok` that happens to come next does.
@@ -432,24 +463,13 @@ class MarlinPort:
             self._on_ok(line)
             return
         lower = line.lower()
-        resend = RESEND_RE.match(line)
         if resend is not None:
             self._last_activity = loop.time()
-            self._on_resend(int(resend.group(1)))
+            self._on_resend(resend)
             return
-        if lower.startswith("error:"):
-            text = line[6:].strip()
-            if any(e in text.lower() for e in LINE_ERRORS):
-                self._last_error = "line number" if "line number is not" in text.lower() else "checksum"
-                log.debug("%s: %s", self.link.path, line)
-                return
-            if any(e in text.lower() for e in BENIGN_ERRORS):
-                log.warning("%s: %s", self.link.path, line)
-                return
-            self._fault(PrinterHalted(f"the printer reported: {text}"))
-            return
-        if lower.startswith(("fatal:", "!!")) or any(m in lower for m in HALT_MARKERS):
-            self._fault(PrinterHalted(f"the printer reported: {line}"))
+        kind = classify_error(line)
+        if kind is not None:
+            self._on_error(line, kind)
             return
         if START_RE.search(line):
             self._last_activity = loop.time()
@@ -477,6 +497,57 @@ class MarlinPort:
             self._capture.append(line)
         if self.on_message is not None:
             self.on_message(line)
+
+    def _on_error(self, line: str, kind: ErrorKind) -> None:
+        is_error = line.lower().startswith("error:")
+        text = line[6:].strip() if is_error else line
+        if kind is ErrorKind.UNKNOWN and _wording(text) in self._learnt_wordings:
+            kind = ErrorKind.DAMAGED
+        if kind in (ErrorKind.SEQUENCE, ErrorKind.DAMAGED):
+            self._last_error = kind
+            log.debug("%s: %s", self.link.path, line)
+        elif kind is ErrorKind.BENIGN:
+            log.warning("%s: %s", self.link.path, line)
+        elif kind is ErrorKind.HALT and not is_error:
+            self._fault(PrinterHalted(f"the printer reported: {line}"))
+        elif kind is ErrorKind.HALT:
+            if self.failure is None:
+                # Sending stops now; the verdict waits for the next line, because an `Error:` followed
+                # by `Resend:` is a refused line, whatever its words, and never a halt.
+                timer = asyncio.get_running_loop().call_later(self.settings.halt_confirm_s,
+                                                              self._settle_held_halt, False)
+                self._held_halt = (text, timer)
+        else:
+            self._report_unknown(text)
+
+    def _report_unknown(self, text: str) -> None:
+        # A refused line may hide behind it (a `Resend:` next will tell), so the next resend
+        # request is obeyed in full, as for a damaged line.
+        self._last_error = ErrorKind.UNKNOWN
+        self._unknown_just_seen = _wording(text)
+        log.warning("%s: the printer reported an error it did not stop for: %s", self.link.path, text)
+        if self.on_firmware_error is not None:
+            self.on_firmware_error(text)
+
+    def _settle_held_halt(self, resend_follows: bool) -> None:
+        if self._held_halt is None:
+            return
+        text, timer = self._held_halt
+        timer.cancel()
+        self._held_halt = None
+        if resend_follows and _wording(text) in self._learnt_wordings:
+            self._last_error = ErrorKind.DAMAGED
+            self._wake.set()
+        elif resend_follows:
+            self._report_unknown(text)
+            self._wake.set()
+        else:
+            self._fault(PrinterHalted(f"the printer reported: {text}"))
+
+    def _drop_held_halt(self) -> None:
+        if self._held_halt is not None:
+            self._held_halt[1].cancel()
+            self._held_halt = None
 
     def _set_temperatures(self, temps: Temperatures) -> None:
         current = self.temperatures
@@ -546,8 +617,8 @@ class MarlinPort:
             self._learning = asyncio.get_running_loop().call_later(0.5, self._learnt_no_ok)
         elif self.ok_after_resend:
             self._swallow_ok = True
-        kind, self._last_error = self._last_error, ""
-        if kind == "line number" and self._stale > 0 and number == self._rewound_to:
+        kind, self._last_error = self._last_error, None
+        if kind is ErrorKind.SEQUENCE and self._stale > 0 and number == self._rewound_to:
             # A line sent before the rewind, refused for its number. A resent line that arrives
             # damaged fails its checksum instead, so that request is never mistaken for an echo.
             self._stale -= 1

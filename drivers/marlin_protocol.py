@@ -6,20 +6,90 @@ and the firmware simulator; the flow control lives in the driver.
 
 from __future__ import annotations
 
+import enum
 import re
 from dataclasses import dataclass, field
 from typing import Any
 
-LINE_ERRORS = ("checksum mismatch", "line number is not", "no checksum", "no line number", "format error")
-BENIGN_ERRORS = ("cold extrusion prevented", "too long extrusion prevented", "unknown command")
-HALT_MARKERS = ("thermal runaway", "kill() called", "printer halted", "maxtemp", "mintemp", "heating failed")
+
+class ErrorKind(enum.Enum):
+    """What an error line from the firmware means for the host."""
+
+    #: A line arrived out of order (the firmware wanted another number). Lines that were already
+    #: on their way when it asked for a resend are refused this way too, so the request may be an echo.
+    SEQUENCE = "sequence"
+    #: A line arrived broken: checksum wrong or missing, number missing, garbled. Always sent again.
+    DAMAGED = "damaged"
+    #: The firmware stopped (or is about to): nothing more may be sent.
+    HALT = "halt"
+    #: A known complaint about one command that changes nothing for the job.
+    BENIGN = "benign"
+    #: An `Error:` in words we do not know: reported, and the print goes on.
+    UNKNOWN = "unknown"
+
+
+#: Words that identify an error line, first match wins, matched in lower case anywhere in the line.
+#: Halts come first: a halt must never be taken for something milder. docs/printers.md lists the
+#: firmwares each wording comes from.
+ERROR_PATTERNS: tuple[tuple[str, ErrorKind], ...] = (
+    ("kill() called", ErrorKind.HALT),
+    ("printer halted", ErrorKind.HALT),
+    ("printer stopped", ErrorKind.HALT),
+    ("system stopped", ErrorKind.HALT),
+    ("mintemp", ErrorKind.HALT),
+    ("maxtemp", ErrorKind.HALT),
+    ("thermal runaway", ErrorKind.HALT),
+    ("heating failed", ErrorKind.HALT),
+    ("alarm/halt state", ErrorKind.HALT),
+    ("line number is not", ErrorKind.SEQUENCE),
+    ("expected line", ErrorKind.SEQUENCE),
+    ("checksum mismatch", ErrorKind.DAMAGED),
+    ("no checksum", ErrorKind.DAMAGED),
+    ("missing checksum", ErrorKind.DAMAGED),
+    ("wrong checksum", ErrorKind.DAMAGED),
+    ("checksum error", ErrorKind.DAMAGED),
+    ("no line number", ErrorKind.DAMAGED),
+    ("format error", ErrorKind.DAMAGED),
+    ("cold extrusion prevented", ErrorKind.BENIGN),
+    ("too long extrusion prevented", ErrorKind.BENIGN),
+    ("unknown command", ErrorKind.BENIGN),
+)
+#: Line starts that are a halt whatever follows (Marlin's `!!`, Klipper's `!! `, `fatal:`).
+HALT_PREFIXES = ("!!", "fatal:")
+
+
+def classify_error(line: str) -> ErrorKind | None:
+    """What a line from the firmware says about a fault; None when it is no error at all.
+
+    Only `Error:` lines are classified by their words. Any other line counts only when it
+    carries a halt's words, because a firmware may announce a halt without the prefix.
+    """
+    lower = line.strip().lower()
+    if lower.startswith(HALT_PREFIXES):
+        return ErrorKind.HALT
+    is_error = lower.startswith("error:")
+    for words, kind in ERROR_PATTERNS:
+        if words in lower and (is_error or kind is ErrorKind.HALT):
+            return kind
+    return ErrorKind.UNKNOWN if is_error else None
+
 
 OK_FIELD_RE = re.compile(r"\b([NPB])(\d+)")
 OK_NUMBER_RE = re.compile(r"^ok\s+N\d+")
 TEMP_RE = re.compile(r"(?<![A-Za-z@])(T|B):\s*(-?\d+(?:\.\d+)?)\s*/\s*(-?\d+(?:\.\d+)?)")
-RESEND_RE = re.compile(r"^(?:resend|rs)[:\s]*N?:?\s*(\d+)", re.IGNORECASE)
+#: `Resend: 30`, `Resend:30`, `rs N30`, `rs 30`; RepRapFirmware 2 in Marlin mode words it
+#: `rs  Checksum error on line 30`.
+RESEND_RE = re.compile(r"^(?:resend|rs)[:\s]*N?:?\s*(\d+)|^rs\s.*\bline\s+(\d+)\s*$", re.IGNORECASE)
 START_RE = re.compile(r"(?:^|[^A-Za-z0-9:_])start$")
 FIRMWARE_KEYS = ("FIRMWARE_NAME", "SOURCE_CODE_URL", "PROTOCOL_VERSION", "MACHINE_TYPE", "EXTRUDER_COUNT", "UUID")
+
+
+def parse_resend(line: str) -> int | None:
+    """The line number a resend request asks for, or None if the line is no resend request."""
+    match = RESEND_RE.match(line)
+    if match is None:
+        return None
+    return int(match.group(1) or match.group(2))
 
 
 def checksum(text: str) -> int:

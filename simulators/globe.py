@@ -14,7 +14,7 @@ import tty
 from pathlib import Path
 
 from classroomd.config.schema import DeviceConfig
-from classroomd.devices.base import Kind
+from classroomd.core.vocabulary import Kind
 from classroomd.drivers.globe_protocol import load_profile
 from classroomd.simulators.base import DemoDevice
 

@@ -10,7 +10,7 @@ import math
 from pathlib import Path
 
 from classroomd.config.schema import DeviceConfig
-from classroomd.devices.base import Kind
+from classroomd.core.vocabulary import Kind
 from classroomd.drivers.evdev_input import (
     ABS_MT_POSITION_X,
     ABS_MT_POSITION_Y,

@@ -11,7 +11,9 @@ reflects the baud rate.
 
 Opening the pty's serial side resets the board, as DTR does on a real one:
 boot noise, then `start`. Tests steer faults through the knobs (`noise`,
-`corrupt_lines`, `drop_oks`, `at_line`, `halt`, `thermal_runaway`, `reset`).
+`corrupt_lines`, `lose_lines`, `drop_oks`, `at_line`, `halt`, `thermal_runaway`,
+`reset`). `resend_dialect` and `resend_error` make it word its resend requests
+as other firmwares do.
 """
 
 from __future__ import annotations
@@ -32,6 +34,31 @@ from classroomd.drivers.marlin_protocol import checksum
 from classroomd.simulators.board_physics import Heater, Wire
 
 BUSY_COMMANDS = frozenset({"G28", "G29", "M109", "M190", "M400", "G4", "M600"})
+
+#: How firmwares refuse a line, by why it was refused: `sequence` (wrong number), `checksum`
+#: (wrong checksum), `no_checksum`, each the error line printed first (absent: none), and
+#: `resend`, the request itself. `{last}` is the last line accepted, `{expected}` the line
+#: wanted, `{got}` the line that came. The wordings are the firmwares' own (docs/printers.md).
+RESEND_DIALECTS: dict[str, dict[str, str]] = {
+    # Marlin 1.1 and 2.x, and Prusa-Firmware (MK2/MK3), which words them the same.
+    "marlin": {"sequence": "Error:Line Number is not Last Line Number+1, Last Line: {last}",
+               "checksum": "Error:checksum mismatch, Last Line: {last}",
+               "no_checksum": "Error:No Checksum with line number, Last Line: {last}",
+               "resend": "Resend: {expected}"},
+    "repetier": {"sequence": "Error:expected line {expected} got {got}",
+                 "checksum": "Error:Wrong checksum",
+                 "no_checksum": "Error:Missing checksum",
+                 "resend": "Resend:{expected}"},
+    # OctoPrint's virtual printer, which follows Repetier with a space after the colon.
+    "octoprint": {"sequence": "Error: expected line {expected} got {got}",
+                  "checksum": "Error: Wrong checksum",
+                  "no_checksum": "Error: Missing checksum",
+                  "resend": "Resend:{expected}"},
+    # Smoothieware prints only the request, and no `ok` after it.
+    "smoothie": {"resend": "rs N{expected}"},
+    # RepRapFirmware 2 in Marlin mode answers a bad checksum with M998's reply after `rs `.
+    "reprapfirmware2": {"resend": "rs  Checksum error on line {expected}"},
+}
 EOL_RE = re.compile(rb"[\r\n]")
 WORD_RE = re.compile(r"([A-Z])\s*(-?\d*\.?\d*)")
 
@@ -65,6 +92,11 @@ class FirmwareProfile:
     #: Probability that a byte from the host is corrupted by one flipped bit.
     byte_error_rate: float = 0.0
     seed: int = 1
+    #: Whose words refused lines are reported in: a key of `RESEND_DIALECTS`.
+    resend_dialect: str = "marlin"
+    #: One error line for every refused line, in place of the dialect's (same `{…}` fields):
+    #: for wordings no dialect has, such as a firmware's unknown one.
+    resend_error: str | None = None
 
 
 @dataclass
@@ -110,9 +142,12 @@ class MarlinSimulator:
         # --- knobs --------------------------------------------------------------
         #: Line numbers whose checksum arrives corrupted, and how many more times.
         self.corrupt_lines: dict[int, int] = {}
+        #: Line numbers lost on the way in (noise ate the line), and how many more times.
+        self.lose_lines: dict[int, int] = {}
         #: How many of the next `ok`s are lost on the way to the host.
         self.drop_oks = 0
-        #: Actions run when the numbered line arrives at execution: "halt", "runaway", "reset".
+        #: Actions run when the numbered line arrives at execution: "halt", "runaway", "reset", or
+        #: "say:<text>", which prints the text (an `Error:` that is no halt, say) and runs the line.
         self.at_line: dict[int, str] = {}
         self._rng = random.Random(p.seed)
         self._next_error = self._draw_error_gap()
@@ -365,14 +400,17 @@ class MarlinSimulator:
                 number_pos = second
         match = re.match(r"-?\d+", line[number_pos + 1:])
         number = int(match.group()) if match else 0
+        if self.lose_lines.get(number, 0) > 0:
+            self.lose_lines[number] -= 1
+            return
         if number != self.last_n + 1 and not is_m110:
             self.stats.line_number_errors += 1
-            self._line_error("Line Number is not Last Line Number+1, Last Line: ")
+            self._line_error("sequence", number)
             return
         star = line.rfind("*")
         if star < 0:
             self.stats.no_checksum_errors += 1
-            self._line_error("No Checksum with line number, Last Line: ")
+            self._line_error("no_checksum", number)
             return
         body, given = line[:star], line[star + 1:].strip()
         expected = checksum(body)
@@ -381,17 +419,22 @@ class MarlinSimulator:
             expected ^= 0x55
         if not (given.isascii() and given.isdigit()) or int(given) != expected:
             self.stats.checksum_errors += 1
-            self._line_error("checksum mismatch, Last Line: ")
+            self._line_error("checksum", number)
             return
         self.last_n = number
         command = re.sub(r"^N-?\d+\s*", "", body).strip()
         self.queue.append(QueuedCommand(number, command))
 
-    def _line_error(self, message: str) -> None:
-        self._say(f"Error:{message}{self.last_n}")
+    def _line_error(self, reason: str, got: int) -> None:
+        """Refuse a line as the chosen firmware does: error line, flushed receive buffer, resend request."""
+        dialect = RESEND_DIALECTS[self.profile.resend_dialect]
+        fields = {"last": self.last_n, "expected": self.last_n + 1, "got": got}
+        error = self.profile.resend_error or dialect.get(reason)
+        if error is not None:
+            self._say(error.format(**fields))
         self._rx.clear()
         self._line.clear()
-        self._say(f"Resend: {self.last_n + 1}")
+        self._say(dialect["resend"].format(**fields))
         if self.profile.ok_after_resend:
             self._say("ok")
 
@@ -450,7 +493,8 @@ class MarlinSimulator:
                     self._inject(action)
                     if self.halted:
                         return
-                    continue
+                    if not action.startswith("say:"):
+                        continue
                 self.executed.append((command.number, command.text))
             else:
                 self.unnumbered.append(command.text)
@@ -468,7 +512,9 @@ class MarlinSimulator:
             self._pump()
 
     def _inject(self, action: str) -> None:
-        if action == "halt":
+        if action.startswith("say:"):
+            self._say(action[4:])
+        elif action == "halt":
             self.halt()
         elif action == "runaway":
             self.thermal_runaway()
@@ -603,7 +649,8 @@ class MarlinSimulator:
 
 async def _serve(args: argparse.Namespace) -> None:
     profile = FirmwareProfile(baud=args.baud, advanced_ok=not args.no_advanced_ok,
-                              motion_scale=args.motion_scale, byte_error_rate=args.error_rate)
+                              motion_scale=args.motion_scale, byte_error_rate=args.error_rate,
+                              resend_dialect=args.resend_dialect)
     sim = MarlinSimulator(profile)
     port = await sim.start()
     print(port, flush=True)
@@ -620,6 +667,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--no-advanced-ok", action="store_true")
     parser.add_argument("--motion-scale", type=float, default=1.0)
     parser.add_argument("--error-rate", type=float, default=0.0, help="byte error rate host→printer")
+    parser.add_argument("--resend-dialect", choices=sorted(RESEND_DIALECTS), default="marlin",
+                        help="whose words resend requests are in")
     with contextlib.suppress(KeyboardInterrupt):
         asyncio.run(_serve(parser.parse_args(argv)))
 
@@ -628,4 +677,4 @@ if __name__ == "__main__":
     main()
 
 
-__all__ = ["FirmwareProfile", "MarlinSimulator", "checksum"]
+__all__ = ["RESEND_DIALECTS", "FirmwareProfile", "MarlinSimulator", "checksum"]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from classroomd.web.context import context
+from classroomd.web.context import context, require_token
 
 
 async def healthz(request: web.Request) -> web.Response:
@@ -32,6 +32,10 @@ async def device_endpoint(request: web.Request) -> web.StreamResponse:
     handler = found.http_endpoints().get(request.match_info["endpoint"])
     if handler is None:
         raise web.HTTPNotFound(text=f"device {found.id} has no endpoint {request.match_info['endpoint']}")
+    # One rule for every device endpoint, so a device module never handles credentials: reads are open
+    # on the classroom LAN, anything else (a capture, a setting) needs the daemon's token.
+    if request.method not in ("GET", "HEAD", "OPTIONS"):
+        require_token(request)
     return await handler(request)
 
 

@@ -17,8 +17,8 @@ from typing import Any
 
 from aiohttp import WSMsgType, web
 
-from classroomd.devices.base import Kind
-from classroomd.web.board_hub import PANEL_ID_RE, BoardConnection
+from classroomd.core.vocabulary import Kind
+from classroomd.services.board_hub import PANEL_ID_RE, BoardConnection
 from classroomd.web.context import WebContext, context
 
 log = logging.getLogger("classroomd.board")
@@ -158,7 +158,7 @@ async def lesson_data(ctx: WebContext, lesson_id: str) -> dict[str, Any]:
     return {
         "id": lesson_id,
         "current": bool(lesson and lesson.id == lesson_id),
-        "lesson": lesson.model_dump() if lesson and lesson.id == lesson_id else None,
+        "lesson": lesson.as_dict() if lesson and lesson.id == lesson_id else None,
         "media": [{"id": m.id, "url": m.url, "thumb_url": m.thumb_url, "caption": m.meta.get("caption", ""),
                    "created": m.meta.get("created"), "device": m.meta.get("device"),
                    "um_per_px": m.meta.get("um_per_px"), "tags": m.meta.get("tags", [])} for m in items],

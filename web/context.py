@@ -11,9 +11,9 @@ from aiohttp import web
 from classroomd.devices.base import Device, Lesson
 
 if TYPE_CHECKING:
-    from classroomd.daemon.media import MediaStore
-    from classroomd.daemon.uploads import UploadStore
-    from classroomd.web.board_hub import BoardHub
+    from classroomd.services.board_hub import BoardHub
+    from classroomd.services.media import MediaStore
+    from classroomd.services.uploads import UploadStore
 
 
 class WebContext(Protocol):

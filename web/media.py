@@ -7,7 +7,7 @@ from typing import Any
 
 from aiohttp import web
 
-from classroomd.daemon.media import MediaItem
+from classroomd.services.media import MediaItem
 from classroomd.web.context import context, require_token
 
 ID = "{media_id:[a-z0-9][a-z0-9-]*}"

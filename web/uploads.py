@@ -14,7 +14,7 @@ from collections.abc import AsyncIterator
 
 from aiohttp import BodyPartReader, web
 
-from classroomd.daemon.uploads import UploadError
+from classroomd.services.uploads import UploadError
 from classroomd.web.context import context, require_token
 
 #: Large enough for an hour-long print's G-code; `CLASSROOMD_MAX_UPLOAD_MB` overrides it.

@@ -8,7 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from classroomd.config.loader import ConfigError, load_config, parse_config
+from classroomd.config.loader import ConfigError
+from classroomd.daemon.config_file import load as load_config
+from classroomd.daemon.config_file import parse as parse_config
 
 PACKAGE_CONFIGS = Path(__file__).resolve().parents[2] / "config"
 

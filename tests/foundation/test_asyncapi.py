@@ -7,7 +7,7 @@ from pathlib import Path
 
 import yaml
 
-from classroomd.bus.asyncapi import document, render
+from classroomd.daemon.asyncapi import document, render
 
 DOC = Path(__file__).resolve().parents[2] / "docs" / "asyncapi.yaml"
 

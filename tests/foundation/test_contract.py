@@ -209,13 +209,18 @@ async def test_alerts_are_retained_until_cleared(mosquitto: Mosquitto, make_agen
     probe.close()
 
 
-async def test_embedded_broker_falls_back_to_mqtt311(make_agent: Any, root: str) -> None:
-    from classroomd.bus.client import MQTT311
+@pytest.mark.parametrize(("backend", "mqtt5"), [("amqtt", False), ("mosquitto", True)])
+async def test_embedded_broker_speaks_what_its_backend_speaks(make_agent: Any, root: str, backend: str,
+                                                              mqtt5: bool, monkeypatch: pytest.MonkeyPatch) -> None:
+    from classroomd.bus.client import MQTT5, MQTT311
     from tests.support.mosquitto import free_port
 
+    monkeypatch.setenv("CLASSROOMD_EMBEDDED_BROKER", backend)
     port = free_port()
     agent = await make_agent(f"embedded://127.0.0.1:{port}")
-    assert agent.client.protocol == MQTT311
+    assert agent.broker is not None and agent.broker.backend == backend
+    # amqtt speaks 3.1.1 only; a Mosquitto child is reached with MQTT 5 (response topics work).
+    assert agent.client.protocol == (MQTT5 if mqtt5 else MQTT311)
     probe = Probe(port, protocol=4).connect()
     await asyncio.to_thread(probe.subscribe, f"{root}/#")
     state = await wait(probe, f"{root}/agent")

@@ -9,7 +9,7 @@ import cv2
 import numpy as np
 import pytest
 
-from classroomd.daemon.media import MediaStore
+from classroomd.services.media import MediaStore
 from tests.microscope.videos import frame_image
 
 

@@ -6,8 +6,8 @@ import pytest
 
 from classroomd.daemon.push import capture_and_show
 from classroomd.devices.base import Lesson, RequestError, Status
+from classroomd.services.board_hub import BoardHub
 from classroomd.simulators.panel_smart import SmartPanelSim
-from classroomd.web.board_hub import BoardHub
 from tests.panel.support import Server, WebHost, board_client, start_panel, start_scope
 
 

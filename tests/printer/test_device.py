@@ -9,9 +9,9 @@ from typing import Any
 
 import pytest
 
-from classroomd.daemon.print_jobs import JobStore, PrintJob
 from classroomd.devices.base import RequestError, Status
 from classroomd.devices.printer import PrinterDevice
+from classroomd.services.print_jobs import JobStore, PrintJob
 from classroomd.simulators.marlin_firmware import MarlinSimulator
 from tests.printer.support import moves, printer_config, write_gcode
 from tests.support.host import RecordingHost

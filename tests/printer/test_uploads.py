@@ -12,7 +12,7 @@ import aiohttp
 import pytest
 from aiohttp import web
 
-from classroomd.daemon.uploads import UploadStore, sanitize_name
+from classroomd.services.uploads import UploadStore, sanitize_name
 from classroomd.web import uploads as upload_routes
 from classroomd.web.context import CONTEXT
 

@@ -71,7 +71,7 @@ class RecordingHost(DeviceHost):
     @property
     def media(self) -> Any:
         if "media" not in self.services:
-            from classroomd.daemon.media import MediaStore
+            from classroomd.services.media import MediaStore
 
             self.services["media"] = MediaStore(self.root / "media")
         return self.services["media"]
@@ -79,7 +79,7 @@ class RecordingHost(DeviceHost):
     @property
     def uploads(self) -> Any:
         if "uploads" not in self.services:
-            from classroomd.daemon.uploads import UploadStore
+            from classroomd.services.uploads import UploadStore
 
             self.services["uploads"] = UploadStore(self.root / "uploads")
         return self.services["uploads"]
@@ -87,7 +87,7 @@ class RecordingHost(DeviceHost):
     @property
     def board(self) -> Any:
         if "board" not in self.services:
-            from classroomd.web.board_hub import BoardHub
+            from classroomd.services.board_hub import BoardHub
 
             self.services["board"] = BoardHub(self.root / "board")
         return self.services["board"]

@@ -18,9 +18,10 @@ import shutil
 import unicodedata
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
+
+from classroomd.core.timestamps import now_iso
 
 ID_RE = re.compile(r"^[0-9a-f]{20}$")
 MAX_NAME = 120
@@ -85,7 +86,7 @@ class UploadStore:
             final = folder / safe
             partial.replace(final)
             item = UploadedFile(file_id, safe, size, digest.hexdigest(), final,
-                                datetime.now(UTC).isoformat(timespec="seconds"))
+                                now_iso())
             meta = folder / "meta.json"
             meta.write_text(json.dumps(item.as_dict(), ensure_ascii=False))
         except BaseException:

@@ -12,9 +12,10 @@ import re
 import secrets
 import sqlite3
 from dataclasses import asdict, dataclass, field, fields
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
+
+from classroomd.core.timestamps import now_iso
 
 TERMINAL = frozenset({"finished", "failed", "cancelled", "interrupted"})
 ACTIVE = frozenset({"printing", "paused"})
@@ -23,8 +24,6 @@ ACTIVE = frozenset({"printing", "paused"})
 MAX_COMMAND = 80
 
 
-def now_iso() -> str:
-    return datetime.now(UTC).isoformat(timespec="seconds")
 
 
 @dataclass

@@ -25,6 +25,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from classroomd.core.timestamps import iso, now_iso
+
 log = logging.getLogger("classroomd.media")
 
 ID_RE = re.compile(r"^[a-z0-9][a-z0-9-]{5,80}$")
@@ -64,8 +66,6 @@ class MediaItem:
                 **self.meta}
 
 
-def _now_iso() -> str:
-    return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
 def _write_atomic(path: Path, data: bytes) -> None:
@@ -167,7 +167,7 @@ class MediaStore:
         thumb = make_thumbnail(jpeg)
         sidecar: dict[str, Any] = {
             "id": media_id,
-            "created": created.isoformat(timespec="milliseconds").replace("+00:00", "Z"),
+            "created": iso(created),
             "device": None, "lesson": None, "teacher": None,
             "width": None, "height": None, "magnification": None, "um_per_px": None,
             "tags": [],
@@ -192,7 +192,7 @@ class MediaStore:
             if item is None:
                 raise KeyError(media_id)
             item.meta.setdefault("annotations", []).extend(strokes)
-            item.meta["updated"] = _now_iso()
+            item.meta["updated"] = now_iso()
             _write_atomic(self.sidecar_path(media_id), json.dumps(item.meta, ensure_ascii=False, indent=1).encode())
 
     def delete(self, media_id: str) -> bool:

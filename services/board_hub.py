@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from classroomd.devices.base import RequestError
+from classroomd.core.vocabulary import RequestError
 
 log = logging.getLogger("classroomd.board")
 
