@@ -79,6 +79,10 @@ class AgentConfig(Strict):
     discovery: bool = True
     #: Browse the LAN for network printers and announce this agent (`_classroomd._tcp`).
     mdns: bool = True
+    #: A device that is lost (unplugged, stopped answering) or fails to open is tried again after
+    #: `reopen_min_s`, then twice as long each time up to `reopen_max_s`: one policy for every kind.
+    reopen_min_s: float = Field(2.0, gt=0)
+    reopen_max_s: float = Field(30.0, gt=0)
 
 
 class OutboxConfig(Strict):

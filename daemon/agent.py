@@ -26,6 +26,7 @@ from classroomd.bus.payloads import LessonStartArgs
 from classroomd.bus.router import Target
 from classroomd.bus.topics import Topics
 from classroomd.config.schema import Config, DeviceConfig
+from classroomd.core.retry import RetryPolicy
 from classroomd.core.timestamps import now_iso
 from classroomd.daemon import state_dir as state_files
 from classroomd.daemon.embedded_broker import EmbeddedBroker
@@ -140,7 +141,7 @@ class Agent:
         self.topics = Topics(config.mqtt.base_topic, config.site, config.room)
         self.registry = Registry()
         self.lessons = LessonBook(self._state_dir)
-        self.supervisor = Supervisor(self)
+        self.supervisor = Supervisor(self, self.retry_policy)
         self.actions = AgentActions(self)
         self.alerts: dict[str, dict[str, Any]] = {}
         self.bus: ClassroomBus | None = None
@@ -181,6 +182,13 @@ class Agent:
 
     def all_devices(self) -> list[Device]:
         return list(self.registry)
+
+    @property
+    def retry_policy(self) -> RetryPolicy:
+        return RetryPolicy(self.config.agent.reopen_min_s, self.config.agent.reopen_max_s)
+
+    def device_lost(self, device: Device) -> None:
+        self.supervisor.recover(device)
 
     def state_changed(self, device: Device) -> None:
         if self.bus is not None:

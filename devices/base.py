@@ -17,6 +17,7 @@ from typing import Any, ClassVar, Protocol, Self, TypeVar
 from aiohttp import web
 from pydantic import BaseModel, ConfigDict, ValidationError
 
+from classroomd.core.retry import RetryPolicy
 from classroomd.core.vocabulary import Availability, Kind, Lesson, Localized, Priority, RequestError, Status
 
 __all__ = ["Availability", "Kind", "Lesson", "Localized", "Priority", "RequestError", "Status"]
@@ -144,6 +145,14 @@ class DeviceHost(Protocol):
 
     def state_changed(self, device: Device) -> None:
         """The device's state or status changed: republish it (coalesced by the host)."""
+
+    def device_lost(self, device: Device) -> None:
+        """The device lost its hardware: the host stops it and opens it again with its back-off."""
+
+    @property
+    def retry_policy(self) -> RetryPolicy:
+        """The one back-off for reopening, for the parts of a device that come and go on their own."""
+        ...
 
     def emit(
         self, device: Device, name: str, data: Mapping[str, Any], priority: Priority = Priority.EVENT
@@ -283,6 +292,13 @@ class Device(ActionTarget):
             else:
                 self.log.info("status %s%s", status, f": {reason}" if reason else "")
             self.changed()
+
+    def lost(self, reason: str) -> None:
+        """The hardware went away (unplugged, stopped answering). The device only says so; reopening is
+        the host's job, with one back-off for every kind."""
+        self.set_status(Status.LOST, reason)
+        if self._host is not None:
+            self._host.device_lost(self)
 
     def changed(self) -> None:
         if self._host is not None:

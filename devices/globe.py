@@ -31,7 +31,6 @@ class GlobeOptions(BaseModel):
     panel: str | None = None
     #: The same region again within this many seconds is the pen resting, not a new touch.
     debounce_s: float = Field(1.0, ge=0)
-    reopen_every_s: float = Field(2.0, gt=0)
 
 
 class ShowArgs(BaseModel):
@@ -133,22 +132,13 @@ class GlobeDevice(Device):
         return close
 
     async def _read(self, codes: AsyncIterator[int]) -> None:
-        while True:
-            try:
-                async for code in codes:
-                    self.touched(code)
-            except (LinkClosed, OSError) as exc:
-                await self._close_transport()
-                self.set_status(Status.LOST, str(exc) or "the globe went away")
-            # Reopen when the globe is plugged back in.
-            while True:
-                await asyncio.sleep(self.opts.reopen_every_s)
-                try:
-                    codes = await self._open()
-                except (LinkClosed, OSError):
-                    continue
-                self.set_status(Status.READY)
-                break
+        try:
+            async for code in codes:
+                self.touched(code)
+        except (LinkClosed, OSError) as exc:
+            await self._close_transport()
+            # The Supervisor reopens it when the globe is plugged back in.
+            self.lost(str(exc) or "the globe went away")
 
     def touched(self, code: int) -> None:
         assert self.profile is not None

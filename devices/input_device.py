@@ -7,8 +7,6 @@ kind's module only interprets its events.
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 from typing import Any, ClassVar
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -24,7 +22,6 @@ class InputOptions(BaseModel):
     activity_every_s: float = Field(5.0, gt=0)
     #: Seconds without input after which a period of use ends.
     idle_gap_s: float = Field(30.0, gt=0)
-    reopen_every_s: float = Field(2.0, gt=0)
 
 
 class InputDevice(Device):
@@ -37,7 +34,6 @@ class InputDevice(Device):
         self.caps = InputCaps()
         self.usage = UsageMeter(idle_gap_s=opts.idle_gap_s)
         self.activity = ActivityThrottle(opts.activity_every_s)
-        self._reopen: asyncio.Task[None] | None = None
 
     @property
     def input_options(self) -> InputOptions:
@@ -72,24 +68,9 @@ class InputDevice(Device):
 
     def _gone(self, reason: str) -> None:
         self.source = None
-        self.set_status(Status.LOST, reason)
-        if self._reopen is None or self._reopen.done():
-            self._reopen = asyncio.create_task(self._reopen_loop(), name=f"reopen-{self.id}")
-
-    async def _reopen_loop(self) -> None:
-        while True:
-            await asyncio.sleep(self.input_options.reopen_every_s)
-            try:
-                self._open()
-                return
-            except InputGone:
-                continue
+        self.lost(reason)
 
     async def stop(self) -> None:
-        if self._reopen is not None:
-            self._reopen.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._reopen
         if self.source is not None:
             self.source.close()
             self.source = None

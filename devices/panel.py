@@ -12,10 +12,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
+from collections.abc import Callable
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from classroomd.core.retry import RetryPolicy
 from classroomd.devices.base import (
     Device,
     DeviceHost,
@@ -107,11 +109,10 @@ class PanelTouch:
     missing does not make the panel faulty: it is reported and reopened every few seconds.
     """
 
-    REOPEN_S = 5.0
-
-    def __init__(self, path: str, changed: Any) -> None:
+    def __init__(self, path: str, changed: Any, policy: Callable[[], RetryPolicy]) -> None:
         self.path = path
         self._changed = changed
+        self.policy = policy
         self.source: InputSource | None = None
         self.contacts = 0
         self.touching = False
@@ -146,8 +147,10 @@ class PanelTouch:
             self._reopen = asyncio.create_task(self._reopen_loop(), name=f"touch-{self.path}")
 
     async def _reopen_loop(self) -> None:
+        # Part of a panel that stays ready without it, so not the Supervisor's to reopen; the same back-off.
+        delays = self.policy().delays()
         while self.source is None:
-            await asyncio.sleep(self.REOPEN_S)
+            await asyncio.sleep(next(delays))
             self.open()
 
     def close(self) -> None:
@@ -194,7 +197,8 @@ class PanelDevice(Device):
         self._buffer = bytearray()
         self._lock = asyncio.Lock()
         self._poller: asyncio.Task[None] | None = None
-        self.touch = PanelTouch(self.opts.touch, self.changed) if self.opts.touch else None
+        self.touch = (PanelTouch(self.opts.touch, self.changed, lambda: self.host.retry_policy)
+                      if self.opts.touch else None)
         self._profile_error: ProfileError | None = None
         cfg = self.config
         if cfg is not None and (cfg.port or cfg.host):

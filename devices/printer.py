@@ -69,7 +69,6 @@ class PrinterOptions(BaseModel):
     send_ahead: bool = Field(True, description="fill the firmware's buffer when it reports ADVANCED_OK")
     reset_wait_s: float = Field(3.0, ge=0, description="how long to wait for 'start' after opening the port")
     progress_interval_s: float = Field(2.0, gt=0, description="at most one progress event this often")
-    reconnect_s: float = Field(5.0, gt=0, description="retry interval after the printer was unplugged")
 
 
 class PrintArgs(BaseModel):
@@ -191,6 +190,7 @@ class PrinterDevice(Device):
         if self.config is None or not self.config.port:
             raise RuntimeError("a printer needs `port` (e.g. /dev/ttyACM0) in its [[devices]] entry")
         await self._connect()
+        self.host.clear_alert(self, "printer_lost")
 
     def _settings(self) -> MarlinSettings:
         o = self.opts
@@ -566,19 +566,12 @@ class PrinterDevice(Device):
             self._recovery = asyncio.get_running_loop().create_task(self._reconnect_loop(), name=f"reconnect {self.id}")
 
     async def _reconnect_loop(self) -> None:
+        """Let the job's task write how it ended, close the port, then leave reopening to the host."""
         running = self.running
         if running is not None and running.task is not None:
             await asyncio.gather(running.task, return_exceptions=True)
         if self.port is not None:
             await self.port.close()
             self.port = None
-        while True:
-            await asyncio.sleep(self.opts.reconnect_s)
-            try:
-                await self._connect()
-            except Exception as exc:
-                self.log.info("printer still unreachable: %s", exc)
-                continue
-            self.host.clear_alert(self, "printer_lost")
-            return
+        self.lost(self.reason or "the printer went away")
 

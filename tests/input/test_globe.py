@@ -18,7 +18,7 @@ from tests.support.host import RecordingHost
 
 def globe_config(port: str, **extra: object) -> DeviceConfig:
     return DeviceConfig.model_validate({"id": "globe-1", "kind": Kind.GLOBE, "port": port, "profile": "default",
-                                        "reopen_every_s": 0.1, **extra})
+                                        **extra})
 
 
 async def test_a_touch_becomes_a_country_in_three_languages(tmp_path: Path) -> None:
@@ -47,16 +47,29 @@ async def test_a_touch_becomes_a_country_in_three_languages(tmp_path: Path) -> N
 
 
 async def test_an_unplugged_globe_goes_lost_and_comes_back(tmp_path: Path) -> None:
+    # A stable name for a node that changes when replugged, as /dev/serial/by-id/… is.
+    link = tmp_path / "usb-globe"
     sim = GlobeSimulator()
-    host = RecordingHost(tmp_path)
-    device = GlobeDevice.from_config(globe_config(sim.path))
+    link.symlink_to(sim.path)
+    host = RecordingHost(tmp_path, reopen=True)
+    device = GlobeDevice.from_config(globe_config(str(link)))
+    host.devices[device.id] = device
     await device.start(host)
+    again = GlobeSimulator()
     try:
         await sim.close()  # the pty hangs up, as a USB-serial adapter does when pulled
         await host.wait_for(lambda: device.status is Status.LOST, 5)
-        assert device.reason
+        assert device.reason and host.lost == ["globe-1"]
+        link.unlink()
+        link.symlink_to(again.path)
+        await host.wait_for(lambda: device.status is Status.READY, 10)
+        again.touch(0x01)
+        await host.wait_for(lambda: bool(host.named("touched")), 5)
+        assert host.named("touched")[-1].data["country"] == "KZ"
     finally:
+        await host.close()
         await device.stop()
+        await again.close()
 
 
 async def test_a_broken_profile_is_a_fault_naming_the_problem(tmp_path: Path) -> None:

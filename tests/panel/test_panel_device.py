@@ -8,6 +8,7 @@ from typing import Any
 import pytest
 
 from classroomd.config.schema import DeviceConfig
+from classroomd.core.retry import RetryPolicy
 from classroomd.devices import device_class
 from classroomd.devices.base import RequestError, Status
 from classroomd.devices.panel import PanelDevice
@@ -168,7 +169,7 @@ async def test_a_start_failure_keeps_its_reason_under_the_supervisor(host: WebHo
     from classroomd.daemon.supervisor import Supervisor
 
     panel = PanelDevice.from_config(panel_config(str(tmp_path / "ttyUSB7")))
-    supervisor = Supervisor(host, retry_min_s=5)
+    supervisor = Supervisor(host, RetryPolicy(5))
     supervisor.start(panel)
     await host.wait_for(lambda: panel.status is Status.FAULT)
     await supervisor.stop(panel)

@@ -13,7 +13,7 @@ from classroomd.devices.base import RequestError, Status
 from classroomd.devices.printer import PrinterDevice
 from classroomd.services.print_jobs import JobStore, PrintJob
 from classroomd.simulators.marlin_firmware import MarlinSimulator
-from tests.printer.support import moves, printer_config, write_gcode
+from tests.printer.support import moves, printer_config, profile, write_gcode
 from tests.support.host import RecordingHost
 
 MakePrinter = Callable[..., Any]
@@ -260,7 +260,7 @@ async def test_lines_too_long_for_the_firmware_are_refused(make_printer: MakePri
 
 async def test_an_unplugged_printer_interrupts_the_job_and_is_reported_lost(
         make_printer: MakePrinter, host: RecordingHost, sim: MarlinSimulator, tmp_path: Path) -> None:
-    printer = await make_printer(reconnect_s=30)
+    printer = await make_printer()
     sim.profile.motion_scale = 0.05
     await printer.request("print", {"file_id": await upload(host, tmp_path, moves(2000)), "confirm_bed_clear": True})
     await host.wait_for(lambda: len(sim.executed) > 50)
@@ -270,3 +270,28 @@ async def test_an_unplugged_printer_interrupts_the_job_and_is_reported_lost(
     assert event.data["job"]["outcome"] == "interrupted"
     await host.wait_for(lambda: printer.status is Status.LOST)
     assert ("printer-1", "printer_lost") in host.alerts
+
+
+async def test_a_replugged_printer_is_reopened_and_its_lost_alert_cleared(tmp_path: Path) -> None:
+    link = tmp_path / "usb-printer"
+    first = MarlinSimulator(profile(motion_scale=0.0, heat_rate_c_s=200.0))
+    await first.start()
+    link.symlink_to(first.port)
+    host = RecordingHost(tmp_path / "state", reopen=True)
+    config = printer_config(first).model_copy(update={"port": str(link)})
+    printer = PrinterDevice.from_config(config)
+    await printer.start(host)
+    second = MarlinSimulator(profile(motion_scale=0.0, heat_rate_c_s=200.0))
+    await second.start()
+    try:
+        await first.close()  # unplugged
+        await host.wait_for(lambda: printer.status is Status.LOST, 10)
+        assert ("printer-1", "printer_lost") in host.alerts
+        link.unlink()
+        link.symlink_to(second.port)  # plugged back in: a new tty behind the same stable name
+        await host.wait_for(lambda: printer.status is Status.READY, 15)
+        assert ("printer-1", "printer_lost") not in host.alerts
+    finally:
+        await host.close()
+        await printer.stop()
+        await second.close()

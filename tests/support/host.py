@@ -13,6 +13,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from classroomd.core.retry import RetryPolicy
+from classroomd.daemon.supervisor import Supervisor
 from classroomd.devices.base import Device, DeviceHost, Lesson, Localized, Priority
 
 
@@ -34,7 +36,12 @@ class RecordingHost(DeviceHost):
     state_changes: int = 0
     devices: dict[str, Device] = field(default_factory=dict)
     services: dict[str, Any] = field(default_factory=dict)
+    #: Whether a lost device is reopened (through the daemon's own Supervisor), and how fast.
+    reopen: bool = False
+    retry: RetryPolicy = field(default_factory=lambda: RetryPolicy(0.05, 0.5))
+    lost: list[str] = field(default_factory=list)
     _changed: asyncio.Event = field(default_factory=asyncio.Event)
+    _supervisor: Supervisor | None = None
 
     @property
     def state_dir(self) -> Path:
@@ -47,6 +54,23 @@ class RecordingHost(DeviceHost):
     @property
     def lesson(self) -> Lesson | None:
         return self.current_lesson
+
+    @property
+    def retry_policy(self) -> RetryPolicy:
+        return self.retry
+
+    def device_lost(self, device: Device) -> None:
+        self.lost.append(device.id)
+        self._changed.set()
+        if self.reopen:
+            if self._supervisor is None:
+                self._supervisor = Supervisor(self, self.retry)
+            self._supervisor.recover(device)
+
+    async def close(self) -> None:
+        """Stop reopening (a test ends): nothing keeps trying after the devices are stopped."""
+        if self._supervisor is not None:
+            await self._supervisor.cancel_all()
 
     def state_changed(self, device: Device) -> None:
         self.state_changes += 1
