@@ -23,6 +23,7 @@ FEATURE_COMMANDS = (
     "classroomd.daemon.cli_print",
     "classroomd.daemon.cli_push",
     "classroomd.daemon.udev_install",
+    "classroomd.daemon.simulate_cmd",
 )
 
 
@@ -55,24 +56,26 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 async def _run(config: Config, demo: bool) -> int:
     from classroomd.daemon.agent import Agent
-    from classroomd.daemon.demo import start_simulators, stop_simulators
+    from classroomd.daemon.demo import SimulatorProcess, SimulatorsFailed
     from classroomd.daemon.embedded_broker import BrokerPortBusy
     from classroomd.daemon.state_dir import StateDirError
     from classroomd.web.server import HttpPortBusy
 
+    simulators = SimulatorProcess(Path(config.agent.state_dir) / "simulators",
+                                  {str(d.kind) for d in config.devices}) if demo else None
     sims = []
     agent: Agent | None = None
     try:
-        if demo:
-            configured_kinds = {str(d.kind) for d in config.devices}
-            sims = await start_simulators(Path(config.agent.state_dir) / "simulators", configured_kinds)
+        if simulators is not None:
+            sims = await simulators.start()
         agent = Agent(config, [s.config for s in sims])
         await agent.start()
-    except (BrokerPortBusy, HttpPortBusy, StateDirError) as exc:
+    except (BrokerPortBusy, HttpPortBusy, StateDirError, SimulatorsFailed) as exc:
         print(f"classroomd: {exc}", file=sys.stderr)
         if agent is not None:
             await agent.stop()
-        await stop_simulators(sims)
+        if simulators is not None:
+            await simulators.close()
         return 2
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGINT, signal.SIGTERM):
@@ -83,7 +86,8 @@ async def _run(config: Config, demo: bool) -> int:
         await agent.run_until_stopped()
     finally:
         await agent.stop()
-        await stop_simulators(sims)
+        if simulators is not None:
+            await simulators.close()
     return 0
 
 

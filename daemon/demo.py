@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
 import importlib
+import json
 import logging
 import os
+import signal
+import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -61,3 +66,54 @@ async def stop_simulators(sims: list[DemoDevice]) -> None:
             await sim.close()
         except Exception as exc:
             log.warning("demo simulator %s did not stop cleanly: %s", sim.config.id, exc)
+
+
+class SimulatorsFailed(RuntimeError):
+    """The simulator process exited or never announced its devices."""
+
+
+class SimulatorProcess:
+    """`classroomd simulate` as a child of the demo agent: the agent alone in its own process."""
+
+    def __init__(self, workdir: Path, skip_kinds: set[str]) -> None:
+        self.workdir = workdir
+        self.skip_kinds = skip_kinds
+        self.devices: list[DemoDevice] = []
+        self._proc: asyncio.subprocess.Process | None = None
+
+    async def start(self, timeout: float = 60.0) -> list[DemoDevice]:
+        from classroomd.config.schema import DeviceConfig
+
+        self.workdir.mkdir(parents=True, exist_ok=True)
+        announcement = self.workdir / "devices.json"
+        announcement.unlink(missing_ok=True)
+        skips = [arg for kind in sorted(self.skip_kinds) for arg in ("--skip", kind)]
+        self._proc = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "classroomd", "simulate", "--workdir", str(self.workdir), *skips,
+            # Its own session: Ctrl+C reaches the agent, which then stops the simulators in order.
+            start_new_session=True)
+        deadline = time.monotonic() + timeout
+        while not announcement.exists():
+            if self._proc.returncode is not None or time.monotonic() > deadline:
+                await self.close()
+                raise SimulatorsFailed(f"the demo simulators did not start (see the log; exit {self._proc.returncode})")
+            await asyncio.sleep(0.1)
+        for entry in json.loads(announcement.read_text()):
+            self.devices.append(DemoDevice(DeviceConfig.model_validate(entry["config"]), _nothing,
+                                           try_args=list(entry.get("try_args", []))))
+        return self.devices
+
+    async def close(self) -> None:
+        proc, self._proc = self._proc, None
+        if proc is None or proc.returncode is not None:
+            return
+        proc.send_signal(signal.SIGTERM)
+        try:
+            await asyncio.wait_for(proc.wait(), 10)
+        except TimeoutError:
+            proc.kill()
+            await proc.wait()
+
+
+async def _nothing() -> None:
+    return None

@@ -11,6 +11,7 @@ import time
 from pathlib import Path
 
 import paho.mqtt.client as mqtt
+import psutil
 
 from tests.support.mosquitto import free_port, wait_port
 from tests.support.probe import Probe
@@ -50,6 +51,10 @@ async def test_demo_shows_six_devices_on_the_embedded_broker(tmp_path: Path) -> 
             assert state["kind"] == device["kind"] and state["status"] in ("ready", "busy")
         print(f"six devices online {took:.1f}s after the broker came up")
         probe.close()
+        # The simulated hardware runs beside the agent, not inside it: the agent is measured alone.
+        children = [" ".join(c.cmdline()) for c in psutil.Process(proc.pid).children()]
+        simulators = [c for c in children if "classroomd simulate" in c]
+        assert len(simulators) == 1, children
         await _the_printed_print_line_works_when_pasted(tmp_path / "demo.log")
     finally:
         proc.send_signal(signal.SIGINT)
@@ -58,6 +63,9 @@ async def test_demo_shows_six_devices_on_the_embedded_broker(tmp_path: Path) -> 
         except subprocess.TimeoutExpired:
             proc.kill()
         log.close()
+    commands = [" ".join(p.info["cmdline"] or []) for p in psutil.process_iter(["cmdline"])]
+    leftover = [c for c in commands if str(tmp_path) in c and "classroomd simulate" in c]
+    assert not leftover, "the simulators stop with the demo"
     output = (tmp_path / "demo.log").read_text()
     assert "mosquitto_sub" in output and f"http://127.0.0.1:{http_port}/board" in output
     assert "Traceback" not in output, output
