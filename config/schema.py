@@ -4,11 +4,15 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, PlainSerializer, PlainValidator, WithJsonSchema, field_validator
 
 from classroomd.core.vocabulary import Kind
+
+#: A registered device kind in a config file: an unknown name is an error naming the known ones.
+KindName = Annotated[Kind, PlainValidator(Kind), PlainSerializer(str, return_type=str),
+                     WithJsonSchema({"type": "string", "description": "a registered device kind"})]
 
 ID_RE = re.compile(r"^[a-z0-9][a-z0-9-]{0,62}$")
 RESERVED_IDS = frozenset({"agent", "devices", "lesson", "alert"})
@@ -126,7 +130,7 @@ class DeviceConfig(BaseModel):
     model_config = ConfigDict(extra="allow")
 
     id: str
-    kind: Kind
+    kind: KindName
     name: str | None = None
     port: str | None = None
     baud: int | None = Field(None, gt=0)

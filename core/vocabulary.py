@@ -3,17 +3,66 @@
 from __future__ import annotations
 
 import enum
+import re
 from dataclasses import asdict, dataclass
-from typing import Any
+from typing import Any, ClassVar
 
 
-class Kind(enum.StrEnum):
-    PANEL = "panel"
-    MICROSCOPE = "microscope"
-    TABLET = "tablet"
-    TOUCH_TABLE = "touch_table"
-    GLOBE = "globe"
-    PRINTER = "printer"
+class Kind(str):
+    """A device kind: one of the six the project ships, or one a kind module registers.
+
+    A string (it is on the wire as it is) that only registered names can become, so a typo in a
+    config or a catalog rule is an error, and a new kind needs no edit here: its module calls
+    `Kind.register("document_camera")`. Registered kinds are interned, so `kind is Kind.PRINTER` holds.
+    """
+
+    __slots__ = ()
+    _known: ClassVar[dict[str, Kind]] = {}
+
+    PANEL: ClassVar[Kind]
+    MICROSCOPE: ClassVar[Kind]
+    TABLET: ClassVar[Kind]
+    TOUCH_TABLE: ClassVar[Kind]
+    GLOBE: ClassVar[Kind]
+    PRINTER: ClassVar[Kind]
+
+    def __new__(cls, value: object) -> Kind:
+        known = cls._known.get(str(value))
+        if known is None:
+            names = ", ".join(repr(k) for k in cls._known)
+            raise ValueError(f"{value!r} is not a device kind; expected one of {names}")
+        return known
+
+    @classmethod
+    def register(cls, name: str) -> Kind:
+        if not re.fullmatch(r"[a-z][a-z0-9_]{1,30}", name):
+            raise ValueError(f"kind names are lowercase words joined by _, not {name!r}")
+        if name not in cls._known:
+            cls._known[name] = str.__new__(cls, name)
+        return cls._known[name]
+
+    @classmethod
+    def forget(cls, name: str) -> None:
+        """Unregister a kind (a test's own kind, when the test ends)."""
+        cls._known.pop(name, None)
+
+    @classmethod
+    def all(cls) -> list[Kind]:
+        return list(cls._known.values())
+
+    def __repr__(self) -> str:
+        return f"Kind({str.__repr__(self)})"
+
+    def __reduce__(self) -> tuple[type[Kind], tuple[str]]:
+        return (Kind, (str(self),))
+
+
+Kind.PANEL = Kind.register("panel")
+Kind.MICROSCOPE = Kind.register("microscope")
+Kind.TABLET = Kind.register("tablet")
+Kind.TOUCH_TABLE = Kind.register("touch_table")
+Kind.GLOBE = Kind.register("globe")
+Kind.PRINTER = Kind.register("printer")
 
 
 class Availability(enum.StrEnum):

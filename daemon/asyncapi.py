@@ -47,7 +47,7 @@ def _action_schemas() -> dict[str, dict[str, Any]]:
     from classroomd.devices import device_class
 
     targets: dict[str, type[ActionTarget]] = {"agent": AgentActions}
-    for kind in Kind:
+    for kind in Kind.all():
         try:
             targets[str(kind)] = device_class(kind)
         except ImportError:

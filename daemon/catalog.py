@@ -17,11 +17,14 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from classroomd.config.schema import Config, DeviceConfig, usb_id
+from classroomd.core.vocabulary import Kind
+from classroomd.devices.kinds import specs
 
 #: How much each matched key adds to a rule's specificity: a serial number pins one unit, a name
 #: pins a model sharing ids with others (Huion/Gaomon), a pid pins a product, a vid only a vendor.
 WEIGHTS = {"serial": 16, "name": 8, "pid": 4, "vid": 2, "subsystem": 1, "bus": 0}
-KINDS = frozenset({"panel", "microscope", "tablet", "touch_table", "globe", "printer", "touch"})
+#: Besides every registered kind, "touch": a touch surface whose kind its contact count decides.
+TOUCH = "touch"
 
 
 class CatalogError(ValueError):
@@ -67,8 +70,9 @@ class RuleModel(BaseModel):
     @field_validator("kind")
     @classmethod
     def _kind(cls, value: str | None) -> str | None:
-        if value is not None and value not in KINDS:
-            raise ValueError(f"unknown kind {value!r}; expected one of {', '.join(sorted(KINDS))}")
+        known = {*(str(k) for k in Kind.all()), TOUCH}
+        if value is not None and value not in known:
+            raise ValueError(f"unknown kind {value!r}; expected one of {', '.join(sorted(known))}")
         return value
 
     @field_validator("probe")
@@ -219,7 +223,15 @@ class Catalog:
         if path is not None:
             return cls.from_text(Path(path).read_text(encoding="utf-8"), str(path))
         text = resources.files("classroomd.config").joinpath("catalog.toml").read_text(encoding="utf-8")
-        return cls.from_text(text, "classroomd/config/catalog.toml")
+        catalog = cls.from_text(text, "classroomd/config/catalog.toml")
+        # Kinds registered by their own modules bring their own rules.
+        for spec in specs():
+            for raw in spec.catalog_rules:
+                try:
+                    catalog.rules.append(_rule(RuleModel.model_validate(dict(raw))))
+                except ValidationError as exc:
+                    raise CatalogError(f"catalog rule {raw.get('id', '?')!r} of kind {spec.kind}: {exc}") from exc
+        return catalog
 
     def match(self, facts: Facts, config: Config | None = None) -> Match | None:
         """The best rule for these facts: a config entry first, then the most specific catalog rule."""

@@ -13,20 +13,13 @@ import time
 from pathlib import Path
 from typing import Any
 
+from classroomd.devices.kinds import specs
 from classroomd.simulators.base import DemoDevice
 
 log = logging.getLogger("classroomd.demo")
 
 # kind -> (module, function); each returns a DemoDevice whose config entry points
 # the ordinary device class at a simulator (a pty, a TCP port, a looped video).
-SIMULATORS: dict[str, tuple[str, str]] = {
-    "panel": ("classroomd.simulators.panel", "start_demo"),
-    "microscope": ("classroomd.simulators.microscope", "start_demo"),
-    "tablet": ("classroomd.simulators.input", "start_demo_tablet"),
-    "touch_table": ("classroomd.simulators.input", "start_demo_touch_table"),
-    "globe": ("classroomd.simulators.globe", "start_demo"),
-    "printer": ("classroomd.simulators.printer", "start_demo"),
-}
 
 
 def default_state_dir() -> Path:
@@ -49,9 +42,11 @@ def demo_defaults() -> dict[str, Any]:
 async def start_simulators(workdir: Path, skip_kinds: set[str]) -> list[DemoDevice]:
     workdir.mkdir(parents=True, exist_ok=True)
     started: list[DemoDevice] = []
-    for kind, (module_name, function) in SIMULATORS.items():
-        if kind in skip_kinds:
+    for spec in specs():
+        kind = str(spec.kind)
+        if kind in skip_kinds or spec.simulator is None:
             continue
+        module_name, _, function = spec.simulator.partition(":")
         try:
             start = getattr(importlib.import_module(module_name), function)
             started.append(await start(workdir / kind))
