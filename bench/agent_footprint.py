@@ -10,7 +10,6 @@ neither is counted), and the agent with no devices at all. Targets: RSS < 80 MB 
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
 import sys
 import tempfile
@@ -18,12 +17,7 @@ import time
 from pathlib import Path
 
 import psutil
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+from benchnet import free_port
 
 
 def measure(label: str, demo: bool, window: float) -> None:

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import asyncio
 import math
-import socket
 import statistics
 import sys
 import tempfile
@@ -24,6 +23,7 @@ from pathlib import Path
 
 import aiohttp
 import psutil
+from benchnet import free_port
 
 from classroomd.config.schema import Config
 from classroomd.daemon.agent import Agent
@@ -32,12 +32,6 @@ from classroomd.drivers.evdev_input import EV_SYN, SYN_REPORT, InputEvent, write
 from classroomd.simulators.input import PEN_CAPS, pen_stroke
 
 IDLE_S = 4.0
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def recording(seconds: float) -> list[tuple[float, int, int, int]]:

@@ -21,7 +21,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
-import socket
 import statistics
 import subprocess
 import sys
@@ -34,14 +33,9 @@ from typing import Any
 
 import aiohttp
 import psutil
+from benchnet import free_port
 
 BOUNDARY = b"--boundarydonotcross"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def make_source(path: Path, seconds: int = 4, fps: int = 30) -> None:

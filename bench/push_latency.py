@@ -32,7 +32,6 @@ import logging
 import math
 import os
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -42,6 +41,7 @@ from typing import Any
 
 import aiohttp
 import psutil
+from benchnet import free_port
 from paho.mqtt.properties import Properties
 from playwright.async_api import Browser, CDPSession, Page, async_playwright
 
@@ -53,12 +53,6 @@ SCOPE = "scope-1"
 EXTRA_PUSHES = 1000
 REQUEST_TIMEOUT_S = 15.0
 MB = 2**20
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def percentile(ordered: list[float], q: float) -> float:

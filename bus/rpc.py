@@ -14,13 +14,12 @@ from paho.mqtt.properties import Properties
 
 from classroomd.bus.client import MQTT5, BrokerUrl, ClientSettings, Message, MqttClient
 from classroomd.bus.topics import Topics
+from classroomd.core.vocabulary import CodedError
 
 
-class RemoteError(Exception):
-    def __init__(self, code: str, message: str) -> None:
-        super().__init__(f"{code}: {message}")
-        self.code = code
-        self.message = message
+class RemoteError(CodedError):
+    def __str__(self) -> str:
+        return f"{self.code}: {self.message}"
 
 
 def cli_client_id() -> str:

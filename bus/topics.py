@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-RESERVED = frozenset({"agent", "devices", "lesson", "alert"})
+from classroomd.core.vocabulary import RESERVED_IDS
+
+RESERVED = RESERVED_IDS  # the name central reads
 
 
 @dataclass(frozen=True)

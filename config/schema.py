@@ -8,14 +8,13 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, PlainSerializer, PlainValidator, WithJsonSchema, field_validator
 
-from classroomd.core.vocabulary import Kind
+from classroomd.core.vocabulary import RESERVED_IDS, Kind
 
 #: A registered device kind in a config file: an unknown name is an error naming the known ones.
 KindName = Annotated[Kind, PlainValidator(Kind), PlainSerializer(str, return_type=str),
                      WithJsonSchema({"type": "string", "description": "a registered device kind"})]
 
 ID_RE = re.compile(r"^[a-z0-9][a-z0-9-]{0,62}$")
-RESERVED_IDS = frozenset({"agent", "devices", "lesson", "alert"})
 URL_RE = re.compile(r"^(mqtt|mqtts|embedded)://[^:/\s]+:\d{1,5}$")
 
 

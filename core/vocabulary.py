@@ -7,6 +7,9 @@ import re
 from dataclasses import asdict, dataclass
 from typing import Any, ClassVar
 
+#: Topic levels of the contract that can never be device ids.
+RESERVED_IDS = frozenset({"agent", "devices", "lesson", "alert"})
+
 
 class Kind(str):
     """A device kind: one of the six the project ships, or one a kind module registers.
@@ -103,13 +106,25 @@ class Localized:
         return {"kk": self.kk, "ru": self.ru, "en": self.en}
 
 
-class RequestError(Exception):
-    """A request refused with a stable machine-readable code and a readable message."""
+class CodedError(Exception):
+    """A refusal with a stable machine-readable code and a readable message: the base of every error
+    that reaches a person or a client (requests, uploads, G-code checks, remote calls)."""
 
-    def __init__(self, code: str, message: str, details: Any = None) -> None:
+    def __init__(self, code: str, message: str) -> None:
         super().__init__(message)
         self.code = code
         self.message = message
+
+    def body(self) -> dict[str, dict[str, str]]:
+        """The error as MQTT replies and HTTP responses carry it."""
+        return {"error": {"code": self.code, "message": self.message}}
+
+
+class RequestError(CodedError):
+    """A request refused; `details` may carry the validation errors."""
+
+    def __init__(self, code: str, message: str, details: Any = None) -> None:
+        super().__init__(code, message)
         self.details = details
 
 

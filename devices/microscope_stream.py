@@ -62,7 +62,7 @@ class ViewOptions:
 
 
 def _bad_request(message: str) -> web.HTTPBadRequest:
-    return web.HTTPBadRequest(text=json.dumps({"error": {"code": "invalid_arguments", "message": message}}),
+    return web.HTTPBadRequest(text=json.dumps(RequestError("invalid_arguments", message).body()),
                               content_type="application/json")
 
 
@@ -222,7 +222,7 @@ class MicroscopeStreaming(Device):
             data = await self.request("capture", body)
         except RequestError as exc:
             status = 503 if exc.code == "offline" else 400
-            return web.json_response({"error": {"code": exc.code, "message": exc.message}}, status=status)
+            return web.json_response(exc.body(), status=status)
         return web.json_response(dict(data))
 
     async def http_stream(self, request: web.Request) -> web.StreamResponse:

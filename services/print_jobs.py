@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from classroomd.core.timestamps import now_iso
+from classroomd.core.vocabulary import CodedError
 
 TERMINAL = frozenset({"finished", "failed", "cancelled", "interrupted"})
 ACTIVE = frozenset({"printing", "paused"})
@@ -130,11 +131,8 @@ TEMP_CODES = {"M104": "hotend", "M109": "hotend", "M140": "bed", "M190": "bed"}
 WORD_RE = re.compile(r"\b([SRP])\s*(-?\d+(?:\.\d+)?)")
 
 
-class GcodeError(Exception):
-    def __init__(self, code: str, message: str) -> None:
-        super().__init__(message)
-        self.code = code
-        self.message = message
+class GcodeError(CodedError):
+    pass
 
 
 @dataclass

@@ -22,16 +22,14 @@ from pathlib import Path
 from typing import Any
 
 from classroomd.core.timestamps import now_iso
+from classroomd.core.vocabulary import CodedError
 
 ID_RE = re.compile(r"^[0-9a-f]{20}$")
 MAX_NAME = 120
 
 
-class UploadError(Exception):
-    def __init__(self, code: str, message: str) -> None:
-        super().__init__(message)
-        self.code = code
-        self.message = message
+class UploadError(CodedError):
+    pass
 
 
 @dataclass

@@ -5,6 +5,7 @@ from __future__ import annotations
 from aiohttp import web
 
 from classroomd.web.context import context, require_token
+from classroomd.web.errors import http_error
 
 
 async def healthz(request: web.Request) -> web.Response:
@@ -20,7 +21,7 @@ async def devices(request: web.Request) -> web.Response:
 async def device(request: web.Request) -> web.Response:
     found = context(request).device(request.match_info["device_id"])
     if found is None:
-        raise web.HTTPNotFound(text='{"error": {"code": "unknown_device"}}', content_type="application/json")
+        raise http_error(404, "unknown_device", f"no device {request.match_info['device_id']} in this classroom")
     return web.json_response({**found.snapshot(), "describe": found.describe()})
 
 
@@ -28,10 +29,10 @@ async def device_endpoint(request: web.Request) -> web.StreamResponse:
     """A device's own endpoints (a microscope's stream and snapshot) at /devices/{id}/{name}."""
     found = context(request).device(request.match_info["device_id"])
     if found is None:
-        raise web.HTTPNotFound(text=f"no device {request.match_info['device_id']}")
+        raise http_error(404, "unknown_device", f"no device {request.match_info['device_id']} in this classroom")
     handler = found.http_endpoints().get(request.match_info["endpoint"])
     if handler is None:
-        raise web.HTTPNotFound(text=f"device {found.id} has no endpoint {request.match_info['endpoint']}")
+        raise http_error(404, "unknown_endpoint", f"device {found.id} has no endpoint {request.match_info['endpoint']}")
     # One rule for every device endpoint, so a device module never handles credentials: reads are open
     # on the classroom LAN, anything else (a capture, a setting) needs the daemon's token.
     if request.method not in ("GET", "HEAD", "OPTIONS"):

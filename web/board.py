@@ -20,6 +20,7 @@ from aiohttp import WSMsgType, web
 from classroomd.core.vocabulary import Kind
 from classroomd.services.board_hub import PANEL_ID_RE, BoardConnection
 from classroomd.web.context import WebContext, context
+from classroomd.web.errors import http_error
 
 log = logging.getLogger("classroomd.board")
 
@@ -34,11 +35,7 @@ def _static(name: str) -> str:
 def _panel(request: web.Request) -> str:
     panel = request.query.get("panel", "")
     if not PANEL_ID_RE.match(panel):
-        raise web.HTTPBadRequest(
-            text=json.dumps({"error": {
-                "code": "invalid_panel",
-                "message": "add ?panel=<panel id> to the board's URL, e.g. /board?panel=panel-1"}}),
-            content_type="application/json")
+        raise http_error(400, "invalid_panel", "add ?panel=<panel id> to the board's URL, e.g. /board?panel=panel-1")
     return panel
 
 
@@ -69,7 +66,7 @@ async def board_page(request: web.Request) -> web.Response:
 async def static_file(request: web.Request) -> web.Response:
     name = request.match_info["name"]
     if name not in STATIC_TYPES or name == "board.html":
-        raise web.HTTPNotFound(text=f"no board file {name}")
+        raise http_error(404, "not_found", f"no board file {name}")
     return web.Response(text=_static(name), content_type=STATIC_TYPES[name],
                         headers={"Cache-Control": "no-cache"})
 

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Protocol
 from aiohttp import web
 
 from classroomd.devices.base import Device, Lesson
+from classroomd.web.errors import http_error
 
 if TYPE_CHECKING:
     from classroomd.services.board_hub import BoardHub
@@ -48,8 +49,5 @@ def require_token(request: web.Request) -> None:
     given = request.headers.get("Authorization", "").removeprefix("Bearer ").strip()
     given = given or request.query.get("token", "")
     if not given or not hmac.compare_digest(given.encode(), expected.encode()):
-        raise web.HTTPUnauthorized(
-            text='{"error": {"code": "unauthorized", "message": "this endpoint needs the '
-            "daemon's token (Authorization: Bearer …); it is in state_dir/token\"}}",
-            content_type="application/json",
-        )
+        raise http_error(401, "unauthorized",
+                         "this endpoint needs the daemon's token (Authorization: Bearer …); it is in state_dir/token")

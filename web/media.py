@@ -9,6 +9,7 @@ from aiohttp import web
 
 from classroomd.services.media import MediaItem
 from classroomd.web.context import context, require_token
+from classroomd.web.errors import http_error
 
 ID = "{media_id:[a-z0-9][a-z0-9-]*}"
 # A capture never changes once written: browsers and the board may keep it for good.
@@ -16,7 +17,7 @@ IMMUTABLE = {"Cache-Control": "public, max-age=31536000, immutable"}
 
 
 def _error(status: type[web.HTTPException], code: str, message: str) -> web.HTTPException:
-    return status(text=json.dumps({"error": {"code": code, "message": message}}), content_type="application/json")
+    return http_error(status.status_code, code, message)
 
 
 def _item(request: web.Request) -> MediaItem:

@@ -7,7 +7,6 @@ memory, and a body over the limit is cut off and deleted.
 
 from __future__ import annotations
 
-import json
 import os
 import urllib.parse
 from collections.abc import AsyncIterator
@@ -16,18 +15,14 @@ from aiohttp import BodyPartReader, web
 
 from classroomd.services.uploads import UploadError
 from classroomd.web.context import context, require_token
+from classroomd.web.errors import http_error
 
 #: Large enough for an hour-long print's G-code; `CLASSROOMD_MAX_UPLOAD_MB` overrides it.
 MAX_UPLOAD_BYTES = int(float(os.environ.get("CLASSROOMD_MAX_UPLOAD_MB", "128")) * 1024 * 1024)
 CHUNK = 64 * 1024
 
 
-def _error(status: int, code: str, message: str) -> web.HTTPException:
-    body = json.dumps({"error": {"code": code, "message": message}}, ensure_ascii=False)
-    # HTTPRequestEntityTooLarge wants sizes in its constructor; a plain HTTPException with the status does not.
-    error = web.HTTPException(text=body, content_type="application/json")
-    error.set_status(status)
-    return error
+_error = http_error
 
 
 async def _part_chunks(part: BodyPartReader) -> AsyncIterator[bytes]:

@@ -1,0 +1,11 @@
+"""What every benchmark needs of the network: a free local port. (Benchmarks run as scripts from bench/.)"""
+
+from __future__ import annotations
+
+import socket
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
