@@ -15,7 +15,7 @@ import time
 from collections.abc import Callable
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from classroomd.core.retry import RetryPolicy
 from classroomd.devices.base import (
@@ -30,7 +30,9 @@ from classroomd.devices.base import (
     action,
 )
 from classroomd.drivers.evdev_input import BTN_TOUCH, EV_KEY, InputEvent, InputGone, InputSource, open_source
+from classroomd.drivers.mdc_secured import MdcLoginRefused, log_in
 from classroomd.drivers.panel_protocols import (
+    MDC_TLS_BANNER,
     Codec,
     Profile,
     ProfileError,
@@ -41,9 +43,13 @@ from classroomd.drivers.panel_protocols import (
 )
 from classroomd.drivers.serial_link import LinkClosed, SerialLink, SerialSettings
 from classroomd.drivers.tcp_link import TcpLink
+from classroomd.drivers.wake_on_lan import BROADCAST, parse_mac, send_magic_packet
 
 AWAKE = ("on",)
 NOT_RESPONDING = "not_responding"
+SECURED_PROTOCOL = "secured_protocol"
+#: How often the magic packet is sent again while waiting for a panel's control port (UDP may drop it).
+WOL_RESEND_S = 5.0
 
 
 class PanelOptions(BaseModel):
@@ -62,6 +68,21 @@ class PanelOptions(BaseModel):
     board_timeout_s: float = Field(5.0, gt=0, le=60)
     #: The panel's touchscreen: an evdev node (/dev/input/by-id/…-event-if00) or replay:///recording.json.
     touch: str | None = None
+    #: The panel's MAC: with `host`, power-on starts with Wake-on-LAN, since many panels close
+    #: their control port in standby (and a closed port then reads as standby, not as a fault).
+    mac: str | None = None
+    #: Where the magic packet goes: the LAN's broadcast, or a directed broadcast such as 192.168.10.255.
+    wol_address: str = BROADCAST
+    wol_port: int = Field(9, gt=0, lt=65536)
+    #: Samsung MDC with "Secured Protocol" on: the PIN set in the display's menu (TLS on TCP 1515).
+    mdc_pin: str | None = Field(None, min_length=1, max_length=16)
+
+    @field_validator("mac")
+    @classmethod
+    def _mac(cls, value: str | None) -> str | None:
+        if value is not None:
+            parse_mac(value)
+        return value
 
 
 class PowerArgs(BaseModel):
@@ -171,10 +192,15 @@ class PanelTouch:
 class ControlError(Exception):
     """The panel did not do what was asked (no reply, garbage, or a refusal)."""
 
-    def __init__(self, message: str, silent: bool = False) -> None:
+    def __init__(self, message: str, silent: bool = False, unreachable: bool = False,
+                 secured: bool = False) -> None:
         super().__init__(message)
         #: True when the panel did not answer at all (as opposed to answering "no").
-        self.silent = silent
+        self.silent = silent or unreachable or secured
+        #: True when the control port could not even be connected to (a panel asleep off the LAN).
+        self.unreachable = unreachable
+        #: True when a Samsung display wants its Secured Protocol login, which we lack or which failed.
+        self.secured = secured
 
 
 class PanelDevice(Device):
@@ -200,6 +226,8 @@ class PanelDevice(Device):
         self.touch = (PanelTouch(self.opts.touch, self.changed, lambda: self.host.retry_policy)
                       if self.opts.touch else None)
         self._profile_error: ProfileError | None = None
+        #: Set when the display refused our PIN: not retried (it blocks after a few wrong ones).
+        self._login_refused: str | None = None
         cfg = self.config
         if cfg is not None and (cfg.port or cfg.host):
             try:
@@ -228,6 +256,25 @@ class PanelDevice(Device):
         return SerialLink(cfg.port, SerialSettings(
             baud=cfg.baud or spec.baud, bytesize=spec.bytesize, parity=spec.parity, stopbits=spec.stopbits))
 
+    @property
+    def _wakes_by_lan(self) -> bool:
+        """A LAN-controlled panel with a MAC: asleep, it may be off the LAN, and Wake-on-LAN brings it back."""
+        return bool(self.opts.mac and self.config is not None and self.config.host)
+
+    async def _open_link(self) -> None:
+        """Open the control link, logging in first where the display wants Samsung's Secured Protocol."""
+        assert self.link is not None and self.profile is not None
+        if self._login_refused is not None:
+            raise ControlError(self._login_refused, secured=True)
+        await self.link.open()
+        if isinstance(self.link, TcpLink) and self.profile.family == "mdc" and self.opts.mdc_pin:
+            try:
+                await log_in(self.link, self.opts.mdc_pin, self.profile.link.reply_timeout_s * 2)
+            except MdcLoginRefused as exc:
+                self._login_refused = f"{exc}; fix mdc_pin in the device entry and restart the daemon"
+                await self.link.close()
+                raise ControlError(self._login_refused, secured=True) from None
+
     async def start(self, host: DeviceHost) -> None:
         await super().start(host)
         if self._profile_error is not None:
@@ -236,8 +283,16 @@ class PanelDevice(Device):
             self.touch.open()
         if self.has_control:
             self.link = self._make_link()
-            await self.link.open()  # a port that cannot be opened: the supervisor retries
-            await self._poll_once()
+            try:
+                await self._open_link()  # a port that cannot be opened: the supervisor retries
+            except LinkClosed:
+                if not self._wakes_by_lan:
+                    raise
+                self._asleep_off_lan()
+            except ControlError as exc:
+                self._control_lost(exc)
+            else:
+                await self._poll_once()
         else:
             self.set_status(Status.READY)  # a display only: the board is all there is to drive
         self._poller = asyncio.create_task(self._poll_loop(), name=f"poll-{self.id}")
@@ -270,9 +325,32 @@ class PanelDevice(Device):
         try:
             await self._read_power_and_input()
         except ControlError as exc:
-            self._not_responding(str(exc))
+            if self._wakes_by_lan and self._link_dropped(exc):
+                # Going to sleep, such a panel drops the connection: see whether it still listens at all.
+                try:
+                    await self._read_power_and_input()
+                except ControlError as again:
+                    exc = again
+                else:
+                    self._responding()
+                    return
+            if exc.unreachable and self._wakes_by_lan:
+                self._asleep_off_lan()
+            else:
+                self._control_lost(exc)
         else:
             self._responding()
+
+    def _link_dropped(self, exc: ControlError) -> bool:
+        return exc.silent and not exc.unreachable and not exc.secured and (
+            self.link is None or not self.link.is_open)
+
+    def _asleep_off_lan(self) -> None:
+        """A Wake-on-LAN panel whose control port is closed: in standby, not broken."""
+        self._set_power("standby")
+        if self.status is not Status.READY:
+            self.set_status(Status.READY)
+            self.host.clear_alert(self, NOT_RESPONDING)
 
     async def _read_power_and_input(self) -> None:
         power = await self._query("power")
@@ -290,9 +368,9 @@ class PanelDevice(Device):
                     await self.link.close()  # release the dead fd before opening the port again
             self.link = self._make_link()
             try:
-                await self.link.open()
+                await self._open_link()
             except (LinkClosed, OSError) as exc:
-                raise ControlError(str(exc), silent=True) from exc
+                raise ControlError(str(exc), unreachable=True) from exc
 
     def _not_responding(self, reason: str) -> None:
         self.set_status(Status.FAULT, f"the panel does not answer on its control port: {reason}")
@@ -302,11 +380,27 @@ class PanelDevice(Device):
             en=f"Panel “{self.name}” does not answer on its control port. Check the cable and the power.",
         ))
 
+    def _control_lost(self, exc: ControlError) -> None:
+        """A silent panel, or one that wants a login we cannot give: FAULT with an alert that says which."""
+        if not exc.secured:
+            self._not_responding(str(exc))
+            return
+        self.set_status(Status.FAULT, str(exc))
+        self.host.alert(self, SECURED_PROTOCOL, "warning", Localized(
+            kk=f"«{self.name}» панелінде Samsung «Secured Protocol» қосулы: басқару TLS пен PIN-кодты талап етеді. "
+               "Құрылғы жазбасына mdc_pin жазыңыз немесе панель мәзірінде Secured Protocol-ды өшіріңіз.",
+            ru=f"На панели «{self.name}» включён Samsung «Secured Protocol»: управление требует TLS и PIN-код. "
+               "Укажите mdc_pin в записи устройства или отключите Secured Protocol в меню панели.",
+            en=f"Panel “{self.name}” has Samsung's Secured Protocol on: control needs TLS and a PIN. "
+               "Set mdc_pin in its device entry, or switch Secured Protocol off in the panel's menu.",
+        ))
+
     def _responding(self) -> None:
         self.last_contact = time.time()
         if self.status is not Status.READY:
             self.set_status(Status.READY)
             self.host.clear_alert(self, NOT_RESPONDING)
+            self.host.clear_alert(self, SECURED_PROTOCOL)
 
     def _set_power(self, power: str) -> None:
         if power != self.power:
@@ -343,6 +437,14 @@ class PanelDevice(Device):
                             chunk = await link.read_some()
                             heard += chunk
                             self._buffer += chunk
+                            if MDC_TLS_BANNER in heard:
+                                # It greets every connection so: the next try reconnects and sees
+                                # whether Secured Protocol has been switched off meanwhile.
+                                await link.close()
+                                raise ControlError(
+                                    "the display uses Samsung's Secured Protocol (it opened with MDCSTART<<TLS>>): "
+                                    "set mdc_pin in its device entry to the PIN in its menu, or switch Secured "
+                                    "Protocol off on the panel", secured=True)
                             continue
                         answer = codec.parse(what, writing, frame)
                         if not answer.matches:
@@ -373,7 +475,7 @@ class PanelDevice(Device):
             await self._exchange(what, value)
         except ControlError as exc:
             if exc.silent:
-                self._not_responding(str(exc))
+                self._control_lost(exc)
             raise RequestError("panel_refused" if not exc.silent else "panel_not_responding",
                                f"{what}: {exc}") from None
         except ProfileError as exc:
@@ -421,6 +523,11 @@ class PanelDevice(Device):
     @action("power", PowerArgs, "Switch the panel on or to standby.")
     async def set_power(self, args: PowerArgs) -> dict[str, Any]:
         self._profile()
+        if args.state == "on" and self._wakes_by_lan:
+            try:
+                await self._wake_on_lan()
+            except ControlError as exc:
+                raise RequestError("panel_not_responding", f"power: {exc}") from None
         await self._command("power", args.state)
         self._set_power(args.state)
         return {"power": self.power}
@@ -465,7 +572,7 @@ class PanelDevice(Device):
                     self.mute = bool(await self._query("mute"))
         except ControlError as exc:
             if exc.silent:
-                self._not_responding(str(exc))
+                self._control_lost(exc)
             raise RequestError("panel_not_responding" if exc.silent else "panel_refused", str(exc)) from None
         self._responding()
         self.changed()
@@ -524,12 +631,53 @@ class PanelDevice(Device):
             return {**base, "kind": "card", "card": args.card}
         return {**base, "kind": "clear"}
 
+    async def _wake_on_lan(self) -> bool:
+        """Send the magic packet, then wait until the control port accepts; True if it had been closed."""
+        assert self.opts.mac is not None and self.profile is not None
+        timeout = self.profile.link.wake_timeout_s
+        deadline = time.monotonic() + timeout
+        sent_at: float | None = None
+        was_closed = False
+        while True:
+            if sent_at is None or time.monotonic() - sent_at >= WOL_RESEND_S:  # again in case UDP lost it
+                try:
+                    await send_magic_packet(self.opts.mac, self.opts.wol_address, self.opts.wol_port)
+                except OSError as exc:
+                    raise ControlError(f"cannot send Wake-on-LAN to {self.opts.wol_address}: {exc}",
+                                       unreachable=True) from exc
+                sent_at = time.monotonic()
+            try:
+                async with self._lock:
+                    await self._ensure_link()
+                return was_closed
+            except ControlError as exc:
+                if not exc.unreachable:
+                    raise
+                was_closed = True
+            if time.monotonic() > deadline:
+                raise ControlError(f"sent Wake-on-LAN to {self.opts.mac} but its control port did not open "
+                                   f"within {timeout:g}s", unreachable=True)
+            await asyncio.sleep(0.3)
+
     async def _wake(self) -> dict[str, Any]:
-        """Step power: make sure the panel is on, waiting for it to come up from standby."""
+        """Step power: make sure the panel is on, waiting for it to come up from standby.
+
+        A panel with a MAC gets Wake-on-LAN first: asleep, it may not listen for the power command at all.
+        """
         profile = self._profile()
         try:
-            await self._read_power_and_input()
+            woken_by_lan = self._wakes_by_lan and await self._wake_on_lan()
+            try:
+                await self._read_power_and_input()
+            except ControlError as exc:
+                if not (self._wakes_by_lan and self._link_dropped(exc)):
+                    raise
+                woken_by_lan = await self._wake_on_lan()  # the old connection died as the panel fell asleep
+                await self._read_power_and_input()
             if self.power in AWAKE:
+                if woken_by_lan:
+                    self._responding()
+                    return {"step": "power", "done": "switched on", "via": "wake-on-lan"}
                 return {"step": "power", "done": "already on"}
             await self._exchange("power", "on")
             deadline = time.monotonic() + profile.link.wake_timeout_s
@@ -543,7 +691,7 @@ class PanelDevice(Device):
                 await asyncio.sleep(0.5)
         except ControlError as exc:
             if exc.silent:
-                self._not_responding(str(exc))
+                self._control_lost(exc)
             raise RequestError("panel_power_failed", f"step power: the panel did not switch on: {exc}",
                                {"step": "power"}) from None
         self._responding()

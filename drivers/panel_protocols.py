@@ -1,6 +1,6 @@
 """Control protocols of interactive panels: pure encode/parse functions driven by profile data.
 
-Four families cover the panels schools buy: SMART's ASCII room-control
+Four protocol families cover the panels schools buy: SMART's ASCII room-control
 protocol, the ViewSonic/BenQ 9-byte frames, LG's two-letter commands and
 Samsung's binary MDC. A profile file (`config/panel_profiles/*.toml`) names
 the family and holds the model-specific tables: link settings, command codes,
@@ -39,6 +39,9 @@ class CommandSpec:
     get: str | int = ""  # 9-byte: the (different) code used to read; others read with `set`
     write: dict[str, Any] = field(default_factory=dict)  # our value -> wire value
     read: dict[str, str] = field(default_factory=dict)  # wire value (as text) -> our value
+    #: 9-byte input reads: the reply's first value digit says whether a signal is present (ViewSonic),
+    #: only the other two name the input, so "104" is HDMI1 with a live source.
+    signal_digit: bool = False
 
 
 @dataclass(frozen=True)
@@ -101,7 +104,7 @@ def available_profiles() -> list[str]:
 
 
 def load_profile(name: str) -> Profile:
-    """A shipped profile by name ("smart-6000", "viewsonic", "benq", "lg", "samsung-mdc")."""
+    """A shipped profile by name ("smart-6000", "viewsonic", "benq-38400", "lg", "samsung-mdc" …)."""
     resource = resources.files(PROFILE_PACKAGE) / PROFILE_FOLDER / f"{name}.toml"
     if not name or "/" in name or not resource.is_file():
         raise ProfileError(
@@ -122,6 +125,7 @@ def profile_from_dict(name: str, data: dict[str, Any]) -> Profile:
         commands[what] = CommandSpec(
             key=spec.get("key", ""), set=spec.get("set", ""), get=spec.get("get", ""),
             write=dict(spec.get("write", {})), read={str(k): str(v) for k, v in spec.get("read", {}).items()},
+            signal_digit=bool(spec.get("signal_digit", False)),
         )
     aliases = {str(k): list(v) for k, v in data.get("input_aliases", {}).items()}
     return Profile(name, family, str(data.get("vendor", "")), str(data.get("model", "")), link, commands,
@@ -254,6 +258,8 @@ class NineByteCodec:
         spec = self.profile.command(what)
         if kind == "r" and not writing and len(text) == 8 and text[4] == str(spec.get or spec.set):
             raw = text[5:8]
+            if spec.signal_digit:
+                raw = "0" + raw[1:]  # signal present or not, the input is the same one
             try:
                 return Answer(True, True, _read_value(self.profile, what, raw))
             except ValueError:
@@ -307,6 +313,10 @@ MDC_HEADER = 0xAA
 MDC_REPLY = 0xFF
 MDC_ACK = ord("A")
 MDC_NAK = ord("N")
+#: What a display set to Samsung's "Secured Protocol" sends first on TCP 1515: it wants TLS, then a PIN.
+MDC_TLS_BANNER = b"MDCSTART<<TLS>>"
+MDC_AUTH_PASS = b"MDCAUTH<<PASS>>"
+MDC_AUTH_FAIL = b"MDCAUTH<<FAIL"
 
 
 def mdc_checksum(body: bytes) -> int:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import ssl
 
 from classroomd.drivers.framing import take_line
 from classroomd.drivers.serial_link import LinkClosed
@@ -39,6 +40,18 @@ class TcpLink:
             raise LinkClosed(f"{self.path}: cannot connect: {exc.strerror or exc}") from exc
         self._buffer.clear()
         self._closed = None
+
+    async def start_tls(self, context: ssl.SSLContext, timeout_s: float = 5.0) -> None:
+        """Upgrade the open connection to TLS in place (protocols that start in clear, like Samsung's)."""
+        if self._writer is None or self._closed is not None:
+            raise self._closed or LinkClosed(f"{self.path}: not open")
+        try:
+            await asyncio.wait_for(self._writer.start_tls(context), timeout_s)
+        except TimeoutError:
+            raise self._fail(f"no TLS handshake within {timeout_s:g}s") from None
+        except (ssl.SSLError, ConnectionError, OSError) as exc:
+            raise self._fail(f"TLS handshake failed: {exc}") from exc
+        self._buffer.clear()
 
     def _fail(self, reason: str) -> LinkClosed:
         if self._closed is None:

@@ -15,8 +15,17 @@ import os
 import tty
 from dataclasses import dataclass, field
 
-INPUTS = ("hdmi1", "hdmi2", "hdmi3", "hdmi4", "vga1", "dp1", "ops1", "usbc", "android")
-AWAKE = ("on", "ready")
+# What each model family's manual lists for "set input" (SMART kb/171414 Appendix C p.79 and
+# Appendix D; kb/171555 Appendix D for the MX). A name outside its list is "invalid cmd".
+INPUTS: dict[str, tuple[str, ...]] = {
+    "6000s": ("hdmi1", "hdmi2", "hdmi3", "vga1", "ops1", "usbc1", "android"),
+    "6000s-v3": ("hdmi1", "hdmi2", "hdmi3", "vga1", "ops1", "usbc1", "usbc2", "android"),
+    "mx": ("ops", "hdmi1", "hdmi2", "hdmi3", "vga"),
+}
+#: Power states in which commands other than powerstate are answered, and the states "set" accepts.
+AWAKE: dict[str, tuple[str, ...]] = {"6000s": ("on", "ready"), "6000s-v3": ("on", "ready"), "mx": ("on",)}
+SETTABLE: dict[str, tuple[str, ...]] = {"6000s": ("on", "ready", "standby"), "6000s-v3": ("on", "ready", "standby"),
+                                        "mx": ("on", "ready")}
 
 
 @dataclass
@@ -30,6 +39,8 @@ class SmartPanelState:
 @dataclass
 class SmartPanelSim:
     state: SmartPanelState = field(default_factory=SmartPanelState)
+    #: Which manual's input list and power states it follows: "6000s", "6000s-v3" or "mx".
+    model: str = "6000s"
     #: Seconds between "set powerstate=on" and the panel reporting on; meanwhile it reports standby.
     boot_s: float = 0.0
     #: False: the panel hears nothing (cable pulled, panel unplugged from the mains).
@@ -119,6 +130,7 @@ class SmartPanelSim:
     def handle(self, line: str) -> str | None:
         """The reply text to one command line (None: the panel is busy and says nothing)."""
         s = self.state
+        awake = AWAKE[self.model]
         verb, _, rest = line.lower().partition(" ")
         rest = rest.strip()
         invalid = f"invalid cmd: {line}"
@@ -129,18 +141,18 @@ class SmartPanelSim:
             if wanted == "on":
                 if self.refuse_power_on:
                     return invalid
-                if s.power not in AWAKE and self.boot_s > 0:
+                if s.power not in awake and self.boot_s > 0:
                     if self._booting is None:
                         assert self._loop is not None
                         self._booting = self._loop.call_later(self.boot_s, self._booted)
                     return "powerstate=on"
                 s.power = "on"
-            elif wanted in ("standby", "ready"):
+            elif wanted in SETTABLE[self.model]:
                 s.power = wanted
             else:
                 return invalid
             return f"powerstate={s.power}"
-        if s.power not in AWAKE or verb not in ("get", "set"):
+        if s.power not in awake or verb not in ("get", "set"):
             return invalid
         if verb == "get":
             values = {"input": s.input, "volume": str(s.volume), "mute": "on" if s.mute else "off"}
@@ -153,7 +165,7 @@ class SmartPanelSim:
             if not rest.startswith(name):
                 continue
             op, value = rest[len(name):len(name) + 1], rest[len(name) + 1:].strip()
-            if name == "input" and op == "=" and value in INPUTS:
+            if name == "input" and op == "=" and value in INPUTS[self.model]:
                 s.input = value
                 return f"input={s.input}"
             if name == "volume" and op in "=+-" and op and value.isdigit():

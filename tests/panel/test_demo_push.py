@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import re
 import shutil
 import signal
 import subprocess
@@ -43,7 +44,10 @@ async def test_one_command_shows_a_fresh_capture_on_the_demo_board(mosquitto: Mo
             out, err = await asyncio.wait_for(push.communicate(), 60)
             assert push.returncode == 0, err.decode()
             text = out.decode()
-            assert "power: switched on" in text and "input: switched to hdmi1" in text and "board: shown" in text
+            # The demo's globe shows country cards on the panel now and then, which may have woken it already.
+            assert re.search(r"^power: (switched on|already on)$", text, re.M), text
+            assert re.search(r"^input: (switched to|already on) hdmi1$", text, re.M), text
+            assert "board: shown" in text
             media_id = next(line.split()[1] for line in text.splitlines() if line.startswith("media:"))
             assert await page.get_attribute("#stage img.still", "src") == f"/media/{media_id}"
             box = await page.locator("#stage img.still").bounding_box()

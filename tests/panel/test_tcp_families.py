@@ -9,10 +9,10 @@ import pytest
 from classroomd.config.schema import DeviceConfig
 from classroomd.devices.base import RequestError, Status
 from classroomd.devices.panel import PanelDevice
-from tests.panel.family_sim import FamilySim
+from classroomd.simulators.panel_family import FamilySim
 from tests.panel.support import Server, WebHost, board_client
 
-PROFILES = ["viewsonic", "benq", "lg", "samsung-mdc"]
+PROFILES = ["viewsonic", "benq", "benq-38400", "lg", "samsung-mdc"]
 
 
 @pytest.fixture(params=PROFILES)
