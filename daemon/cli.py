@@ -59,6 +59,7 @@ async def _run(config: Config, demo: bool) -> int:
     from classroomd.daemon.demo import SimulatorProcess, SimulatorsFailed
     from classroomd.daemon.embedded_broker import BrokerPortBusy
     from classroomd.daemon.state_dir import StateDirError
+    from classroomd.daemon.systemd_notify import SystemdNotifier
     from classroomd.web.server import HttpPortBusy
 
     simulators = SimulatorProcess(Path(config.agent.state_dir) / "simulators",
@@ -82,13 +83,32 @@ async def _run(config: Config, demo: bool) -> int:
         loop.add_signal_handler(signum, agent.request_stop)
     if demo:
         _print_demo_banner(agent, [s.try_args for s in sims if s.try_args])
+    notifier = SystemdNotifier()
+    watch: asyncio.Task[None] | None = None
+    if notifier.enabled:
+        # A school's uplink may be down at boot: wait a little for the broker, never for good.
+        await agent.wait_connected(10)
+        notifier.ready(_status_line(agent))
+        watch = asyncio.create_task(notifier.run(lambda: _status_line(agent)), name="systemd-watchdog")
     try:
         await agent.run_until_stopped()
     finally:
+        notifier.stopping()
+        if watch is not None:
+            watch.cancel()
         await agent.stop()
         if simulators is not None:
             await simulators.close()
     return 0
+
+
+def _status_line(agent: Any) -> str:
+    """What `systemctl status classroomd` shows: devices, broker, outbox."""
+    online = sum(1 for d in agent.registry if str(d.availability) == "online")
+    broker = "broker connected" if agent.client is not None and agent.client.connected.is_set() else \
+        "broker not connected"
+    depth = agent.outbox.depth if agent.outbox is not None else 0
+    return f"{len(agent.registry)} devices ({online} online), {broker}, outbox {depth}"
 
 
 def _command_name() -> str:

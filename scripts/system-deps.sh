@@ -11,6 +11,8 @@ python3 -c 'import venv, ensurepip' >/dev/null 2>&1 || need+=(python3-venv)
 if [ "$mode" = test ]; then
   have mosquitto || [ -x /usr/sbin/mosquitto ] || need+=(mosquitto)
   have mosquitto_sub || need+=(mosquitto-clients)
+  # systemd-analyze checks the service unit (tests/deploy); minimal images may lack systemd.
+  have systemd-analyze || need+=(systemd)
   # umockdev fakes /sys, /dev and udev for the discovery and input tests;
   # python3-gi drives its Testbed for hot-plug; chromium renders the lesson board.
   for pkg in umockdev gir1.2-umockdev-1.0 python3-gi chromium fonts-dejavu-core openssl; do
