@@ -22,6 +22,7 @@ from classroomd.bus.client import BrokerUrl, Message, MqttClient, NotConnected
 from classroomd.bus.outbox import Outbox
 from classroomd.bus.router import RequestRouter, Target
 from classroomd.bus.topics import Topics
+from classroomd.bus.uplink import Uplink
 from classroomd.config.schema import OutboxConfig
 from classroomd.core.timestamps import now_iso
 from classroomd.core.vocabulary import Priority
@@ -32,8 +33,9 @@ STATE_FLUSH_S = 0.2
 #: A first change waits this long before it is published, so that what happens together (a device
 #: added, opened and ready within a few loop turns) goes out as one state, not three.
 STATE_GATHER_S = 0.02
-
-
+#: What makes the inventory news: who is there, who they are, whether they are reachable. A status
+#: flicker (ready <-> busy, a fault retried) belongs to the device's own topic and to health.
+INVENTORY_CONTENT = ("id", "kind", "name", "vendor", "model", "availability")
 
 
 def dumps(body: Any) -> bytes:
@@ -58,6 +60,7 @@ class ClassroomBus:
         session: int,
         state_dir: Path,
         outbox_config: OutboxConfig,
+        uplink: Uplink | None = None,
     ) -> None:
         self.topics = topics
         self.client = client
@@ -65,6 +68,11 @@ class ClassroomBus:
         self.view = view
         self.session = session
         self.outbox_config = outbox_config
+        self.uplink = uplink
+        #: retained payloads this LAN connection has published, so that only changes go out again
+        self._lan_sent: dict[str, bytes] = {}
+        #: the inventory's content (INVENTORY_CONTENT of each device) when it was last published
+        self._inventory_content: bytes | None = None
         self._published_file = state_dir / "published-devices.json"
         self._seq: dict[str, int] = {}
         self._published: set[str] | None = None
@@ -80,9 +88,10 @@ class ClassroomBus:
         client.subscribe(topics.request_filter, qos=1)
 
     # --- durable messages (through the outbox) ----------------------------------
-    def _envelope(self, stream: str, body: Mapping[str, Any]) -> dict[str, Any]:
-        seq = self._seq.get(stream, 0) + 1
-        self._seq[stream] = seq
+    def _envelope(self, stream: str, body: Mapping[str, Any], counter: str | None = None) -> dict[str, Any]:
+        key = counter or stream
+        seq = self._seq.get(key, 0) + 1
+        self._seq[key] = seq
         return {
             **body,
             "seq": seq,
@@ -95,7 +104,11 @@ class ClassroomBus:
               priority: Priority = Priority.EVENT) -> dict[str, Any]:
         topic = self.topics.event(device_id, name)
         body = self._envelope(topic, data)
-        self.outbox.put(topic, dumps(body), priority=priority)
+        payload = dumps(body)
+        self.outbox.put(topic, payload, priority=priority)
+        # The same bytes (same msg_id) as on the LAN, so a reader of both sees one event.
+        if self.uplink is not None and self.uplink.wants_event(name, priority):
+            self.uplink.put(topic, payload, priority=priority)
         return body
 
     def health(self, data: Mapping[str, Any]) -> dict[str, Any]:
@@ -104,13 +117,27 @@ class ClassroomBus:
         self.outbox.put(topic, dumps(body), priority=Priority.STATE, retain=True)
         return body
 
+    def uplink_health(self, data: Mapping[str, Any]) -> dict[str, Any] | None:
+        """The district's compact health: a stream of its own (own seq), so the district sees no gaps."""
+        if self.uplink is None:
+            return None
+        topic = self.topics.health
+        body = self._envelope(topic, data, counter=f"uplink:{topic}")
+        self.uplink.put(topic, dumps(body), priority=Priority.STATE, retain=True)
+        return body
+
     def alert(self, alert_id: str, data: Mapping[str, Any]) -> None:
         topic = self.topics.alert(alert_id)
-        self.outbox.put(topic, dumps(self._envelope(topic, data)), priority=Priority.ALERT, retain=True)
+        payload = dumps(self._envelope(topic, data))
+        self.outbox.put(topic, payload, priority=Priority.ALERT, retain=True)
+        if self.uplink is not None:
+            self.uplink.put(topic, payload, priority=Priority.ALERT, retain=True)
 
     def clear_alert(self, alert_id: str) -> None:
-        self.outbox.put(self.topics.alert(alert_id), b"", priority=Priority.ALERT, retain=True,
-                        envelope=False)
+        topic = self.topics.alert(alert_id)
+        self.outbox.put(topic, b"", priority=Priority.ALERT, retain=True, envelope=False)
+        if self.uplink is not None:
+            self.uplink.put(topic, b"", priority=Priority.ALERT, retain=True, envelope=False)
 
     # --- retained state (republished whole on every connect) ---------------------
     def device_changed(self, device_id: str) -> None:
@@ -129,8 +156,6 @@ class ClassroomBus:
         self._flush_handle = None
         self._last_flush = asyncio.get_running_loop().time()
         dirty, self._dirty = self._dirty, set()
-        if not self.client.connected.is_set():
-            return  # everything is republished on connect
         snapshots = self.view.device_snapshots()
         messages: list[tuple[str, bytes]] = []
         for device_id in dirty:
@@ -138,23 +163,57 @@ class ClassroomBus:
             if snap is not None:
                 messages.append((self.topics.device(device_id), dumps(snap)))
                 messages.append((self.topics.availability(device_id), snap["availability"].encode()))
-        messages.append((self.topics.inventory, dumps(self.view.inventory())))
-        self._spawn(self._publish_retained(messages))
+        inventory = self.view.inventory()
+        content = self._content_of(inventory)
+        if content != self._inventory_content:
+            self._inventory_content = content
+            messages.append((self.topics.inventory, dumps(inventory)))
+        self._offer_uplink(messages)
+        if not self.client.connected.is_set():
+            return  # everything is republished on connect
+        # Only what differs from what this connection already published: an availability that
+        # stayed `online` through a hundred state changes is not sent a hundred times.
+        fresh = [(t, p) for t, p in messages if self._lan_sent.get(t) != p]
+        if fresh:
+            self._spawn(self._publish_retained(fresh))
         self._remember_published(set(snapshots))
 
+    @staticmethod
+    def _content_of(inventory: list[dict[str, Any]]) -> bytes:
+        return dumps([{k: item.get(k) for k in INVENTORY_CONTENT} for item in inventory])
+
+    def _offer_uplink(self, messages: list[tuple[str, bytes]]) -> None:
+        """The district gets the agent, the lesson, the inventory and availability; not device state."""
+        if self.uplink is None:
+            return
+        district = {self.topics.agent, self.topics.lesson, self.topics.inventory}
+        prefix = self.topics.root + "/"
+        for topic, payload in messages:
+            rest = topic[len(prefix):] if topic.startswith(prefix) else ""
+            if topic in district or (rest.count("/") == 1 and rest.endswith("/availability")):
+                self.uplink.state(topic, payload)
+
+    def feed_uplink(self) -> None:
+        """Give the uplink every retained topic at start, whether or not the classroom's broker is up."""
+        self._offer_uplink(self._all_retained()[0])
+
     def lesson_changed(self) -> None:
-        self._spawn(self._publish_retained([(self.topics.lesson, dumps(self.view.lesson_payload()))]))
+        messages = [(self.topics.lesson, dumps(self.view.lesson_payload()))]
+        self._offer_uplink(messages)
+        self._spawn(self._publish_retained(messages))
 
     def republish(self) -> None:
         """The `rebirth` request: everything retained, again."""
         self._spawn(self._publish_all_retained())
 
-    async def _publish_all_retained(self) -> None:
+    def _all_retained(self) -> tuple[list[tuple[str, bytes]], set[str]]:
         snapshots = self.view.device_snapshots()
+        inventory = self.view.inventory()
+        self._inventory_content = self._content_of(inventory)
         messages = [
             (self.topics.agent, dumps(self.view.agent_state("online"))),
             (self.topics.lesson, dumps(self.view.lesson_payload())),
-            (self.topics.inventory, dumps(self.view.inventory())),
+            (self.topics.inventory, dumps(inventory)),
         ]
         for device_id, snap in snapshots.items():
             messages.append((self.topics.device(device_id), dumps(snap)))
@@ -163,12 +222,19 @@ class ClassroomBus:
             log.info("clearing retained topics of %s, which this classroom no longer has", gone)
             messages.append((self.topics.device(gone), b""))
             messages.append((self.topics.availability(gone), b""))
+        return messages, set(snapshots)
+
+    async def _publish_all_retained(self) -> None:
+        messages, ids = self._all_retained()
+        self._offer_uplink(messages)
         # Remembered before the await: a state flush that runs meanwhile has newer snapshots
         # and must not be overwritten by this older set when the publishes complete.
-        self._remember_published(set(snapshots))
+        self._remember_published(ids)
         await self._publish_retained(messages)
 
     async def _publish_retained(self, messages: list[tuple[str, bytes]]) -> None:
+        for topic, payload in messages:
+            self._lan_sent[topic] = payload
         # Lost messages need no retry: the next connect republishes everything.
         with contextlib.suppress(NotConnected):
             await asyncio.gather(*(self.client.publish(t, p, qos=1, retain=True) for t, p in messages))
@@ -189,6 +255,7 @@ class ClassroomBus:
 
     # --- connection -------------------------------------------------------------
     async def _on_connect(self, url: BrokerUrl, protocol: int) -> None:
+        self._lan_sent.clear()
         await self._publish_all_retained()
         connected_since = time.time()
         self._drain_task = asyncio.create_task(self._drain(connected_since))

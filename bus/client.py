@@ -61,6 +61,43 @@ class BrokerUrl:
         return f"{scheme}://{self.host}:{self.port}"
 
 
+class Traffic:
+    """Bytes through one client's sockets, counted where paho reads and writes them.
+
+    These are MQTT bytes (before TLS, which adds its records and handshake on top); a subclass
+    can roll counts over, as the uplink does at midnight.
+    """
+
+    def __init__(self) -> None:
+        self.sent = 0
+        self.received = 0
+
+    def count_sent(self, n: int) -> None:
+        self.sent += n
+
+    def count_received(self, n: int) -> None:
+        self.received += n
+
+
+class _CountingPaho(paho.Client):
+    # paho has no hook for socket traffic; its two socket calls are the narrowest place to
+    # count what really went out. tests/bytes checks the count against a proxy's, so a paho
+    # release that renames them fails a test instead of silently reporting zero.
+    traffic: Traffic | None = None
+
+    def _sock_send(self, buf: bytes | bytearray) -> int:
+        n = super()._sock_send(buf)
+        if self.traffic is not None:
+            self.traffic.count_sent(n)
+        return n
+
+    def _sock_recv(self, bufsize: int) -> bytes:
+        data = super()._sock_recv(bufsize)
+        if self.traffic is not None:
+            self.traffic.count_received(len(data))
+        return data
+
+
 @dataclass(frozen=True)
 class Will:
     topic: str
@@ -109,9 +146,12 @@ OnMessage = Callable[[Message], None]
 
 
 class MqttClient:
-    def __init__(self, settings: ClientSettings, will: Will | None = None) -> None:
+    def __init__(self, settings: ClientSettings, will: Will | None = None, traffic: Traffic | None = None) -> None:
         self.settings = settings
         self.will = will
+        self.traffic = traffic if traffic is not None else Traffic()
+        #: connections that reached CONNACK since this client was made
+        self.connects = 0
         self.on_connect: list[OnConnect] = []
         self.on_disconnect: list[Callable[[], None]] = []
         self.on_message: OnMessage | None = None
@@ -244,6 +284,7 @@ class MqttClient:
         log.info("connected to %s (MQTT %s)", url, "5" if conn.protocol == MQTT5 else "3.1.1")
         for topic_filter, qos in self.subscriptions:
             conn.client.subscribe(topic_filter, qos)
+        self.connects += 1
         self.connected.set()
         try:
             for callback in list(self.on_connect):
@@ -260,12 +301,13 @@ class MqttClient:
     async def _open(self, url: BrokerUrl, protocol: MQTTProtocolVersion) -> _Connection:
         assert self._loop is not None
         loop = self._loop
-        client = paho.Client(
+        client = _CountingPaho(
             CallbackAPIVersion.VERSION2,
             client_id=self.settings.client_id,
             protocol=protocol,
             clean_session=None if protocol == MQTT5 else True,
         )
+        client.traffic = self.traffic
         client.max_inflight_messages_set(0)  # the outbox bounds what is in flight
         client.max_queued_messages_set(0)
         if self.settings.username:

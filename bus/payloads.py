@@ -52,6 +52,16 @@ class Delivery(Open):
     replayed: bool | None = Field(None, description="true when delivered late from the outbox")
 
 
+class UplinkStatus(Payload):
+    """The district link, counted at the socket (MQTT bytes; TLS adds its own on top)."""
+
+    bytes_sent_today: int = Field(description="MQTT bytes written to the district since local midnight")
+    bytes_received_today: int | None = None
+    connects_today: int | None = Field(None, description="connections to the district made today")
+    outbox_depth: int | None = Field(None, description="messages waiting for the district")
+    connected_broker: str | None = None
+
+
 class Health(Delivery):
     status: Literal["ok", "degraded", "fault"]
     uptime_s: float
@@ -64,7 +74,9 @@ class Health(Delivery):
     usage: dict[str, dict[str, Any]] = Field(
         default_factory=dict,
         description="device id -> active_min, lesson_active_min, events_per_min, last_activity "
-        "(devices that measure use)")
+        "(devices that measure use); counters since the session started. The district's compact "
+        "health carries only active_min and lesson_active_min")
+    uplink: UplinkStatus | None = Field(None, description="present when an [uplink] is configured")
 
 
 class InventoryItem(Payload):

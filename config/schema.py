@@ -97,6 +97,46 @@ class OutboxConfig(Strict):
     inflight: int = Field(64, ge=1, le=1000)
 
 
+#: Events the district reads (print outcomes, device faults); the rest stay in the classroom.
+UPLINK_EVENTS = ("job_started", "job_finished", "job_failed", "job_cancelled", "printer_error",
+                 "timelapse_finished")
+
+
+class UplinkConfig(Strict):
+    """`[uplink]`: a second connection, to the district's broker, carrying only what the district reads."""
+
+    url: str | list[str]
+    username: str | None = None
+    password: str | None = None
+    ca_file: Path | None = None
+    cert_file: Path | None = None
+    key_file: Path | None = None
+    tls_insecure: bool = False
+    client_id: str | None = None
+    keepalive_s: int = Field(120, ge=5, le=3600)
+    reconnect_min_s: float = Field(2.0, gt=0)
+    reconnect_max_s: float = Field(300.0, gt=0)
+    #: Compact health to the district this often; 60 s is about 0.6 MB a day.
+    health_interval_s: float = Field(60.0, gt=0)
+    #: Event names forwarded (any device); alerts always are.
+    events: list[str] = list(UPLINK_EVENTS)
+    #: A week without the district at one health a minute is about 10,000 messages.
+    max_messages: int = Field(50_000, ge=100)
+    #: Messages per second once the district is back; a week's backlog then takes about an hour.
+    drain_rate_per_s: float = Field(5.0, ge=0)
+    reconnect_jitter_s: float = Field(30.0, ge=0)
+    inflight: int = Field(16, ge=1, le=1000)
+
+    @field_validator("url")
+    @classmethod
+    def _urls(cls, value: str | list[str]) -> str | list[str]:
+        return MqttConfig._urls(value)
+
+    @property
+    def urls(self) -> list[str]:
+        return [self.url] if isinstance(self.url, str) else list(self.url)
+
+
 class HttpConfig(Strict):
     listen: str = "127.0.0.1:8080"
     #: The base URL others should use (the classroom PC's LAN address), when not the listen one.
@@ -160,6 +200,8 @@ class Config(Strict):
     mqtt: MqttConfig = MqttConfig()
     agent: AgentConfig = AgentConfig()
     outbox: OutboxConfig = OutboxConfig()
+    #: the district's broker; without it nothing leaves the classroom's own broker
+    uplink: UplinkConfig | None = None
     http: HttpConfig = HttpConfig()
     devices: list[DeviceConfig] = []
 

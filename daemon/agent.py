@@ -25,6 +25,7 @@ from classroomd.bus.outbox import Outbox
 from classroomd.bus.payloads import LessonStartArgs
 from classroomd.bus.router import Target
 from classroomd.bus.topics import Topics
+from classroomd.bus.uplink import Uplink
 from classroomd.config.schema import Config, DeviceConfig
 from classroomd.core.retry import RetryPolicy
 from classroomd.core.timestamps import now_iso
@@ -147,6 +148,9 @@ class Agent:
         self.bus: ClassroomBus | None = None
         self.client: MqttClient | None = None
         self.outbox: Outbox | None = None
+        self.uplink: Uplink | None = None
+        #: the usage counters last put in the district's health, per device
+        self._uplink_usage: dict[str, dict[str, Any]] = {}
         self.http: http_server.HttpServer | None = None
         self.broker: EmbeddedBroker | None = None
         self.hotplug = HotPlug(self)
@@ -290,13 +294,52 @@ class Agent:
             "alerts": len(self.alerts),
             "lesson": self.lessons.current.id if self.lessons.current else None,
             "usage": {d.id: u for d in self.registry if (u := d.usage_report()) is not None},
+            **({"uplink": self.uplink.status()} if self.uplink is not None else {}),
         }
+
+    def uplink_health_payload(self) -> dict[str, Any]:
+        """What the district reads every interval, in as few bytes as keep it whole.
+
+        Usage stays cumulative (central takes the deltas, so a late or duplicated report cannot
+        add minutes twice) but a device's counters are sent only when they moved since the last
+        report: an idle day's reports carry none. Fields at their defaults are left out.
+        """
+        assert self.uplink is not None
+        full = self.health_payload()
+        usage = {}
+        for device_id, figures in full["usage"].items():
+            # active_min even at 0: central takes its first figure as the baseline to count from.
+            kept = {k: v for k, v in figures.items()
+                    if k == "active_min" or (k == "lesson_active_min" and v)}
+            if self._uplink_usage.get(device_id) != kept:
+                self._uplink_usage[device_id] = usage[device_id] = kept
+        body: dict[str, Any] = {"status": full["status"], "uptime_s": int(full["uptime_s"]),
+                                "outbox_depth": self.uplink.outbox.depth}
+        if self.uplink.outbox.dropped:
+            body["outbox_dropped"] = self.uplink.outbox.dropped
+        body["devices"] = full["devices"]
+        if full["alerts"]:
+            body["alerts"] = full["alerts"]
+        if full["lesson"]:
+            body["lesson"] = full["lesson"]
+        if usage:
+            body["usage"] = usage
+        body["uplink"] = self.uplink.status(compact=True)
+        return body
 
     async def _health_loop(self) -> None:
         while True:
             if self.bus is not None:
                 self.bus.health(self.health_payload())
             await asyncio.sleep(self.config.agent.health_interval_s)
+
+    async def _uplink_health_loop(self, interval_s: float) -> None:
+        while True:
+            if self.bus is not None and self.uplink is not None:
+                self.bus.uplink_health(self.uplink_health_payload())
+                with contextlib.suppress(OSError):
+                    self.uplink.traffic.save()  # today's bytes survive a restart
+            await asyncio.sleep(interval_s)
 
     # --- devices ----------------------------------------------------------------------
     def _device_entries(self) -> list[DeviceConfig]:
@@ -343,8 +386,10 @@ class Agent:
         client_urls = [str(u) if u.scheme == "embedded" and self.broker is not None and self.broker.mqtt5
                        else f"{u.scheme}://{u.host}:{u.port}" for u in urls]
         self.client = MqttClient(client_settings(self.config.mqtt, client_id, client_urls), will)
+        if self.config.uplink is not None:
+            self.uplink = Uplink(self.config.uplink, self._state_dir, f"{client_id}-uplink", will)
         self.bus = ClassroomBus(self.topics, self.client, self.outbox, self, self.session,
-                                self._state_dir, self.config.outbox)
+                                self._state_dir, self.config.outbox, self.uplink)
         for entry in self._device_entries():
             try:
                 self.add_device(entry)
@@ -353,6 +398,11 @@ class Agent:
         await self.hotplug.start()
         self._tasks.append(asyncio.create_task(self.client.run(), name="mqtt"))
         self._tasks.append(asyncio.create_task(self._health_loop(), name="health"))
+        if self.uplink is not None and self.config.uplink is not None:
+            self.bus.feed_uplink()
+            self._tasks.append(asyncio.create_task(self.uplink.run(), name="uplink"))
+            self._tasks.append(asyncio.create_task(
+                self._uplink_health_loop(self.config.uplink.health_interval_s), name="uplink-health"))
         log.info("classroomd %s session %d: %s/%s with %d devices, HTTP %s", __version__, self.session,
                  self.config.site, self.config.room, len(self.registry), self.http_base)
 
@@ -377,6 +427,8 @@ class Agent:
             await self.bus.close()
         if self.client is not None:
             await self.client.stop(graceful=True)
+        if self.uplink is not None:
+            await self.uplink.stop(self.topics.agent, dumps(self.agent_state("offline")))
         for task in self._tasks:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)

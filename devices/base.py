@@ -14,7 +14,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar, Protocol, Self, TypeVar
 
-from aiohttp import web
 from pydantic import BaseModel, ConfigDict, ValidationError
 
 from classroomd.core.retry import RetryPolicy
@@ -126,7 +125,6 @@ class DeviceInfo:
         return out
 
 
-HttpHandler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
 class DeviceHost(Protocol):
@@ -338,10 +336,6 @@ class Device(ActionTarget):
         """How much the device is used (active minutes overall and in the current lesson),
         published with health; None for a device that does not measure use."""
         return None
-
-    def http_endpoints(self) -> dict[str, HttpHandler]:
-        """HTTP endpoints served at `/devices/{id}/{name}` (e.g. a microscope's `stream`)."""
-        return {}
 
     def http_url(self, endpoint: str) -> str:
         return f"{self.host.http_base}/devices/{self.id}/{endpoint}"

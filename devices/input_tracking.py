@@ -3,10 +3,14 @@
 Pure state machines: no I/O, fed by any `InputSource`, so they are tested
 with spec-exact event sequences (the kernel's multi-touch protocol B,
 Documentation/input/multi-touch-protocol.rst; the tablet tool protocol).
+`PacedChanges` limits how often what they track becomes retained state.
 """
 
 from __future__ import annotations
 
+import asyncio
+import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from classroomd.drivers.evdev_input import (
@@ -193,3 +197,44 @@ class MultiTouchTracker:
     @property
     def contacts(self) -> int:
         return len(self.slots)
+
+
+
+class PacedChanges:
+    """An input device's retained state goes out at most once per `every_s`.
+
+    A pen touching down and lifting five times a second, or fingers coming and going on a table,
+    is live telemetry, not state a late subscriber needs: what the broker retains is the picture
+    at most a second old. A change inside the window is not lost, it goes out when the window
+    ends. An urgent change (a status change: plugged, unplugged) goes out at once.
+    """
+
+    def __init__(self, send: Callable[[], None], every_s: float = 1.0,
+                 clock: Callable[[], float] = time.monotonic) -> None:
+        self.send = send
+        self.every_s = every_s
+        self.clock = clock
+        self._last = float("-inf")
+        self._timer: asyncio.TimerHandle | None = None
+
+    def change(self, urgent: bool = False) -> None:
+        now = self.clock()
+        wait = self._last + self.every_s - now
+        if urgent or wait <= 0:
+            self._fire()
+            return
+        if self._timer is None:
+            try:
+                self._timer = asyncio.get_running_loop().call_later(wait, self._fire)
+            except RuntimeError:  # no loop (a synchronous caller): nothing to pace against
+                self._fire()
+
+    def _fire(self) -> None:
+        self.close()
+        self._last = self.clock()
+        self.send()
+
+    def close(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None

@@ -1,4 +1,6 @@
-"""Serving a microscope's frames over HTTP: MJPEG stream, snapshot and µStreamer-shaped state.
+"""What a microscope keeps for the viewers of its frames: view options, downscaled variants, stream clients.
+
+The HTTP endpoints themselves are in web/microscope_http.py.
 
 Frames stay the camera's JPEG bytes from the grab thread to the client's
 socket; pixels are decoded only for thumbnails and downscaled streams. Every
@@ -9,24 +11,22 @@ never builds up a queue, so a rural uplink sees a slower picture, not an older o
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import json
-import math
-import socket
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from aiohttp import web
-
-from classroomd.devices.base import Device, HttpHandler, RequestError
+from classroomd.devices.base import Device, RequestError
 from classroomd.drivers.v4l_capture import AsyncFrames, CaptureStatus, Frame, FrameCapture
 from classroomd.drivers.v4l_capture import scaled_jpeg as _scaled_jpeg
 
 if TYPE_CHECKING:
     # Only for the annotation of `opts`: microscope.py imports this module at run time.
     from classroomd.devices.microscope import Options
+
+#: What the web layer reads of a frame and a capture (it does not import drivers itself).
+__all__ = ["BOUNDARY", "PLACEHOLDER_EVERY_S", "STREAM_SNDBUF", "CaptureStatus", "Frame", "MicroscopeStreaming",
+           "StreamClient", "Variants", "ViewOptions", "placeholder_jpeg"]
 
 BOUNDARY = "boundarydonotcross"  # µStreamer's boundary: viewers written for it parse ours
 #: Kernel send buffer of a stream socket: small, so a slow client's backlog is a frame or two, not seconds.
@@ -61,9 +61,8 @@ class ViewOptions:
         return cls(int(number("width", 16, 7680)), number("fps", 0.1, 120), int(number("quality", 10, 100)))
 
 
-def _bad_request(message: str) -> web.HTTPBadRequest:
-    return web.HTTPBadRequest(text=json.dumps(RequestError("invalid_arguments", message).body()),
-                              content_type="application/json")
+def _bad_request(message: str) -> RequestError:
+    return RequestError("invalid_arguments", message)
 
 
 class Variants:
@@ -157,10 +156,6 @@ class MicroscopeStreaming(Device):
     _next_client: int
     _placeholders: dict[tuple[int, int], bytes]
 
-    def http_endpoints(self) -> dict[str, HttpHandler]:
-        return {"stream": self.http_stream, "snapshot": self.http_snapshot, "state": self.http_state,
-                "capture": self.http_capture}
-
     def placeholder(self, width: int = 0) -> bytes:
         status = self.capture.status if self.capture is not None else CaptureStatus()
         latest_size = (status.width, status.height)
@@ -172,122 +167,14 @@ class MicroscopeStreaming(Device):
             self._placeholders[key] = placeholder_jpeg(w, h, f"{self.id}")
         return self._placeholders[key]
 
-    async def http_snapshot(self, request: web.Request) -> web.StreamResponse:
-        view = ViewOptions.parse(request.query)
-        latest = self.frames.latest if self.frames is not None else None
-        headers = {"Cache-Control": "no-store", "X-UStreamer-Online": "true" if latest else "false"}
-        if latest is None:
-            return web.Response(status=503, body=self.placeholder(view.width), content_type="image/jpeg",
-                                headers=headers)
-        body = await self.variants.get(latest, view)
-        headers.update({"X-Timestamp": f"{latest.wall:.6f}", "X-Frame-Seq": str(latest.seq),
-                        "X-UStreamer-Width": str(latest.width), "X-UStreamer-Height": str(latest.height)})
-        return web.Response(body=body, content_type="image/jpeg", headers=headers)
-
-    async def http_state(self, request: web.Request) -> web.Response:
-        """µStreamer-shaped /state, plus the device's own state."""
-        capture = self.capture
-        latest = self.frames.latest if self.frames is not None else None
-        status = capture.status if capture is not None else CaptureStatus()
-        result = {
-            "instance_id": self.id,
-            "encoder": {"type": "PASSTHROUGH" if status.passthrough else "CPU", "quality": self.opts.quality},
-            "source": {
-                "resolution": {"width": latest.width if latest else status.width,
-                               "height": latest.height if latest else status.height},
-                "online": latest is not None,
-                "desired_fps": status.fps_target,
-                "captured_fps": capture.measured_fps if capture is not None else 0.0,
-                "reason": status.reason or None,
-            },
-            "stream": {
-                "clients": len(self.clients),
-                "clients_stat": {str(c.id): c.describe() for c in self.clients.values()},
-                "downscaled_encodes": self.variants.encodes,
-            },
-            "device": self.snapshot(),
-        }
-        return web.json_response({"ok": True, "result": result}, dumps=lambda o: json.dumps(o, ensure_ascii=False))
-
-    async def http_capture(self, request: web.Request) -> web.Response:
-        if request.method != "POST":
-            raise web.HTTPMethodNotAllowed(request.method, ["POST"])
-        # The token was checked by the web layer, which guards every device endpoint that is not a read.
-        body: dict[str, Any] = {}
-        if request.can_read_body:
-            with contextlib.suppress(ValueError):
-                parsed = await request.json()
-                body = parsed if isinstance(parsed, dict) else {}
-        try:
-            data = await self.request("capture", body)
-        except RequestError as exc:
-            status = 503 if exc.code == "offline" else 400
-            return web.json_response(exc.body(), status=status)
-        return web.json_response(dict(data))
-
-    async def http_stream(self, request: web.Request) -> web.StreamResponse:
-        view = ViewOptions.parse(request.query)
-        frames = self.frames
-        if frames is None:
-            raise web.HTTPServiceUnavailable(text="the microscope is not started")
-        response = web.StreamResponse(headers={
-            "Content-Type": f"multipart/x-mixed-replace;boundary={BOUNDARY}",
-            "Cache-Control": "no-store, no-cache, must-revalidate, max-age=0",
-            "Pragma": "no-cache",
-            "Connection": "close",
-            "X-Accel-Buffering": "no",
-        })
-        await response.prepare(request)
-        sock = request.transport.get_extra_info("socket") if request.transport else None
-        if sock is not None:
-            with contextlib.suppress(OSError):
-                sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, STREAM_SNDBUF)
+    def add_client(self, peer: str, view: ViewOptions) -> StreamClient:
         self._next_client += 1
-        client = StreamClient(self._next_client, request.remote or "", view)
+        client = StreamClient(self._next_client, peer, view)
         self.clients[client.id] = client
         self.changed()
-        loop = asyncio.get_running_loop()
-        first = True
-        last_seq = 0
-        last_sent = 0.0
-        last_placeholder = -math.inf
-        try:
-            while True:
-                if view.fps and last_sent:
-                    # Wake on a grid shared by every client at this rate: they all pick the same newest
-                    # frame, so a downscaled variant is computed once for all of them, not once per client.
-                    period = 1.0 / view.fps
-                    wait = (math.floor(last_sent / period) + 1) * period - loop.time()
-                    if wait > 0:
-                        await asyncio.sleep(wait)
-                frame = await frames.newer(last_seq, PLACEHOLDER_EVERY_S)
-                if frame is None:
-                    if frames.latest is None and loop.time() - last_placeholder >= PLACEHOLDER_EVERY_S:
-                        await self._write_part(response, self.placeholder(view.width), None, first)
-                        first = False
-                        last_placeholder = loop.time()
-                    continue
-                body = await self.variants.get(frame, view)
-                await self._write_part(response, body, frame, first)
-                first = False
-                client.sent(frame.seq - last_seq - 1 if last_seq else 0)
-                last_seq = frame.seq
-                last_sent = loop.time()
-        except ConnectionError:
-            pass  # the viewer went away
-        finally:
-            self.clients.pop(client.id, None)
-            if self._host is not None:
-                self.changed()
-        return response
+        return client
 
-    @staticmethod
-    async def _write_part(response: web.StreamResponse, body: bytes, frame: Frame | None, first: bool) -> None:
-        lines = [f"{'' if first else chr(13) + chr(10)}--{BOUNDARY}", "Content-Type: image/jpeg",
-                 f"Content-Length: {len(body)}"]
-        if frame is not None:
-            lines += [f"X-Timestamp: {frame.wall:.6f}", f"X-Frame-Seq: {frame.seq}"]
-        else:
-            lines.append("X-UStreamer-Online: false")
-        await response.write(("\r\n".join(lines) + "\r\n\r\n").encode())
-        await response.write(body)
+    def remove_client(self, client: StreamClient) -> None:
+        self.clients.pop(client.id, None)
+        if self._host is not None:
+            self.changed()

@@ -17,7 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from classroomd.devices.base import Kind, NoArgs, Property, RequestError, action
 from classroomd.devices.input_device import InputDevice, InputOptions
-from classroomd.devices.input_tracking import PenSample, PenTracker
+from classroomd.devices.input_tracking import PacedChanges, PenSample, PenTracker
 from classroomd.drivers.evdev_input import ABS_PRESSURE, ABS_X, BTN_TOOL_PEN, InputCaps, InputEvent, InputGone
 
 Point = tuple[float, float, float]
@@ -61,6 +61,8 @@ class TabletDevice(InputDevice):
     Options: ClassVar[type[BaseModel] | None] = TabletOptions
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
+        self._paced = PacedChanges(super().changed)
+        self._status_seen: tuple[Any, str] | None = None
         super().__init__(*args, **kwargs)
         self.pen: PenTracker | None = None
         self.last: PenSample | None = None
@@ -204,6 +206,13 @@ class TabletDevice(InputDevice):
     async def stop(self) -> None:
         self._cancel_flush()
         await super().stop()
+        self._paced.close()
+
+    def changed(self) -> None:
+        # Pen up, pen down, proximity: at most once a second on the broker; a status change at once.
+        seen = (self.status, self.reason)
+        urgent, self._status_seen = seen != self._status_seen, seen
+        self._paced.change(urgent)
 
     # --- description ----------------------------------------------------------
     def properties(self) -> dict[str, Property]:

@@ -6,7 +6,7 @@ from typing import Any
 
 from classroomd.devices.base import Kind, Property
 from classroomd.devices.input_device import InputDevice
-from classroomd.devices.input_tracking import MultiTouchTracker
+from classroomd.devices.input_tracking import MultiTouchTracker, PacedChanges
 from classroomd.drivers.evdev_input import ABS_MT_SLOT, ABS_MT_TRACKING_ID, InputCaps, InputEvent, InputGone
 
 
@@ -14,8 +14,21 @@ class TouchTableDevice(InputDevice):
     kind = Kind.TOUCH_TABLE
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
+        self._paced = PacedChanges(super().changed)
+        self._status_seen: tuple[Any, str] | None = None
         super().__init__(*args, **kwargs)
         self.touch: MultiTouchTracker | None = None
+
+    def changed(self) -> None:
+        # The contact count is live telemetry: at most once a second on the broker, while it
+        # changes; a status change (plugged, unplugged) goes out at once.
+        seen = (self.status, self.reason)
+        urgent, self._status_seen = seen != self._status_seen, seen
+        self._paced.change(urgent)
+
+    async def stop(self) -> None:
+        await super().stop()
+        self._paced.close()
 
     def on_opened(self, caps: InputCaps) -> None:
         if ABS_MT_SLOT not in caps.abs or ABS_MT_TRACKING_ID not in caps.abs:

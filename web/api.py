@@ -5,6 +5,7 @@ from __future__ import annotations
 from aiohttp import web
 
 from classroomd.web.context import context, require_token
+from classroomd.web.device_http import endpoints_of
 from classroomd.web.errors import http_error
 
 
@@ -30,14 +31,14 @@ async def device_endpoint(request: web.Request) -> web.StreamResponse:
     found = context(request).device(request.match_info["device_id"])
     if found is None:
         raise http_error(404, "unknown_device", f"no device {request.match_info['device_id']} in this classroom")
-    handler = found.http_endpoints().get(request.match_info["endpoint"])
+    handler = endpoints_of(found).get(request.match_info["endpoint"])
     if handler is None:
         raise http_error(404, "unknown_endpoint", f"device {found.id} has no endpoint {request.match_info['endpoint']}")
     # One rule for every device endpoint, so a device module never handles credentials: reads are open
     # on the classroom LAN, anything else (a capture, a setting) needs the daemon's token.
     if request.method not in ("GET", "HEAD", "OPTIONS"):
         require_token(request)
-    return await handler(request)
+    return await handler(found, request)
 
 
 def routes() -> list[web.RouteDef]:

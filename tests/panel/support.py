@@ -17,6 +17,7 @@ from aiohttp import ClientSession, ClientWebSocketResponse, WSMsgType, web
 from classroomd.config.schema import DeviceConfig
 from classroomd.devices.base import Device, DeviceInfo, Kind, NoArgs, Status, action
 from classroomd.devices.panel import PanelDevice
+from classroomd.web import device_http
 from classroomd.web.server import build_app
 from tests.support.host import RecordingHost
 
@@ -96,8 +97,6 @@ class FakeMicroscope(Device):
         item = await asyncio.to_thread(self.host.media.save_capture, jpeg, meta)
         return {"media_id": item.id, "url": item.url, "thumbnail_url": item.thumb_url}
 
-    def http_endpoints(self) -> dict[str, Any]:
-        return {"stream": self._stream}
 
     async def _stream(self, request: web.Request) -> web.StreamResponse:
         response = web.StreamResponse(headers={"Content-Type": "multipart/x-mixed-replace; boundary=frame",
@@ -175,3 +174,7 @@ async def start_scope(host: WebHost, **kwargs: Any) -> FakeMicroscope:
     await scope.start(host)
     host.add(scope)
     return scope
+
+
+# The fake's stream is served like a real microscope's: through the web layer's endpoint table.
+device_http.register(FakeMicroscope, {"stream": lambda scope, request: scope._stream(request)})
