@@ -8,6 +8,8 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, PlainSerializer, PlainValidator, WithJsonSchema, field_validator
 
+from classroomd.config.central_section import CentralConfig
+from classroomd.core import clock
 from classroomd.core.vocabulary import RESERVED_IDS, Kind
 
 #: A registered device kind in a config file: an unknown name is an error naming the known ones.
@@ -86,6 +88,15 @@ class AgentConfig(Strict):
     #: `reopen_min_s`, then twice as long each time up to `reopen_max_s`: one policy for every kind.
     reopen_min_s: float = Field(2.0, gt=0)
     reopen_max_s: float = Field(30.0, gt=0)
+    #: The school's time zone for the times people read (IANA, e.g. Asia/Almaty); the wire stays UTC.
+    #: Unset: the system's own zone.
+    timezone: str | None = None
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_zone(cls, value: str | None) -> str | None:
+        clock.zone(value)  # a typo would silently show UTC-looking times; refuse it with the key's line
+        return value
 
 
 class OutboxConfig(Strict):
@@ -141,6 +152,10 @@ class HttpConfig(Strict):
     listen: str = "127.0.0.1:8080"
     #: The base URL others should use (the classroom PC's LAN address), when not the listen one.
     public_url: str | None = None
+    #: The classroom PIN for the teacher's remote; anyone on the LAN can open the page, not act on it.
+    pin: str | None = Field(None, pattern=r"^[0-9]{4,8}$")
+    #: Opens `/engineer` besides the daemon's token (which lives in state_dir/token).
+    engineer_password: str | None = Field(None, min_length=8)
 
     @field_validator("listen")
     @classmethod
@@ -204,6 +219,8 @@ class Config(Strict):
     uplink: UplinkConfig | None = None
     http: HttpConfig = HttpConfig()
     devices: list[DeviceConfig] = []
+    #: the district server's section (`classroomd central run`); the agent ignores it
+    central: CentralConfig | None = None
 
     @field_validator("site", "room")
     @classmethod

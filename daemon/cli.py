@@ -23,7 +23,9 @@ FEATURE_COMMANDS = (
     "classroomd.daemon.cli_print",
     "classroomd.daemon.cli_push",
     "classroomd.daemon.udev_install",
+    "classroomd.daemon.doctor",
     "classroomd.daemon.simulate_cmd",
+    "classroomd.central.cli",
 )
 
 

@@ -18,6 +18,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from classroomd.devices.base import Device, Kind, NoArgs, Priority, Property, RequestError, Status, action
 from classroomd.devices.countries import country_card, country_names
+from classroomd.devices.panel import PanelDevice
 from classroomd.devices.usage import UsageMeter
 from classroomd.drivers.evdev_input import EV_KEY, EvdevSource, InputEvent
 from classroomd.drivers.globe_protocol import GlobeProfile, ProfileError, load_profile
@@ -166,11 +167,12 @@ class GlobeDevice(Device):
 
     async def _show_on_panel(self, panel_id: str, iso: str) -> None:
         panel = self.host.device(panel_id)
-        if panel is None:
+        if not isinstance(panel, PanelDevice):
             self.log.warning("panel %s for country cards is not in this classroom", panel_id)
             return
         try:
-            await panel.request("show", {"card": country_card(iso)})
+            # The board is the teacher's: the card replaces it only once the teacher handed it to the globe.
+            await panel.offer(self, {"card": country_card(iso)}, country_names(iso))
         except RequestError as exc:
             self.log.warning("country card for %s not shown on %s: %s", iso, panel_id, exc.message)
 
@@ -189,6 +191,10 @@ class GlobeDevice(Device):
         await self._close_transport()
         if self.status in (Status.READY, Status.BUSY):
             self.set_status(Status.OFFLINE)
+
+    def focus_content(self) -> dict[str, Any] | None:
+        """Handed the board, the globe shows the country last touched at once."""
+        return {"card": country_card(self.last_touch["country"])} if self.last_touch else None
 
     # --- requests -------------------------------------------------------------
     @action("country", ShowArgs, "A country's card (names in kk/ru/en, flag, capital), as the board shows it.")

@@ -13,11 +13,12 @@ import asyncio
 import contextlib
 import time
 from collections.abc import Callable
-from typing import Any, Literal
+from typing import Any, Literal, Protocol, runtime_checkable
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from classroomd.core.retry import RetryPolicy
+from classroomd.core.timestamps import now_iso
 from classroomd.devices.base import (
     Device,
     DeviceHost,
@@ -50,6 +51,15 @@ NOT_RESPONDING = "not_responding"
 SECURED_PROTOCOL = "secured_protocol"
 #: How often the magic packet is sent again while waiting for a panel's control port (UDP may drop it).
 WOL_RESEND_S = 5.0
+#: Who holds the board when no device was handed it.
+TEACHER = "teacher"
+#: The kinds the teacher may hand the board to: they put their own content on it.
+HANDABLE = (Kind.GLOBE, Kind.TABLET, Kind.TOUCH_TABLE)
+#: The same note from a device at most once a second: a pen sends dozens of batches a second.
+NOTE_EVERY_S = 1.0
+HANDED_TEXT = {"kk": "Панель осы құрылғыға берілді", "ru": "Панель передана этому устройству",
+               "en": "The panel is handed to this device"}
+DRAWING_TEXT = {"kk": "сызып жатыр", "ru": "рисует", "en": "is drawing"}
 
 
 class PanelOptions(BaseModel):
@@ -76,6 +86,8 @@ class PanelOptions(BaseModel):
     wol_port: int = Field(9, gt=0, lt=65536)
     #: Samsung MDC with "Secured Protocol" on: the PIN set in the display's menu (TLS on TCP 1515).
     mdc_pin: str | None = Field(None, min_length=1, max_length=16)
+    #: Seconds a note about a device without the focus stays in the board's corner; 0: no notes.
+    notes_s: float = Field(4.0, ge=0, le=60)
 
     @field_validator("mac")
     @classmethod
@@ -121,6 +133,19 @@ class ShowArgs(BaseModel):
         if len(given) != 1:
             raise ValueError("give exactly one of media, stream, card or clear")
         return self
+
+
+class HandArgs(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    device: str = Field(min_length=1, description="a globe, a tablet (its ink) or a touch table of this classroom")
+
+
+@runtime_checkable
+class FocusSource(Protocol):
+    """A device with something of its own to show the moment it is handed the board (a globe's last country)."""
+
+    def focus_content(self) -> dict[str, Any] | None:
+        """`show` arguments, or None for a plain "handed to" card."""
 
 
 class PanelTouch:
@@ -228,6 +253,12 @@ class PanelDevice(Device):
         self._profile_error: ProfileError | None = None
         #: Set when the display refused our PIN: not retried (it blocks after a few wrong ones).
         self._login_refused: str | None = None
+        #: The teacher's, or the id of the device the teacher handed the board to.
+        self.focus: str = TEACHER
+        self.focus_since: str = now_iso()
+        #: What the teacher had on the board when handing it over: `take_back` shows it again.
+        self.teacher_content: dict[str, Any] | None = None
+        self._noted: dict[str, tuple[object, float]] = {}
         cfg = self.config
         if cfg is not None and (cfg.port or cfg.host):
             try:
@@ -281,6 +312,7 @@ class PanelDevice(Device):
             raise self._profile_error
         if self.touch is not None and self.touch.source is None:
             self.touch.open()
+        host.board.set_gate(self.id, self._admit)
         if self.has_control:
             self.link = self._make_link()
             try:
@@ -307,6 +339,8 @@ class PanelDevice(Device):
                 await self.link.close()
         if self.touch is not None:
             self.touch.close()
+        if self._host is not None:
+            self.host.board.set_gate(self.id, None)
         if self.status in (Status.READY, Status.BUSY):
             self.set_status(Status.OFFLINE)  # a fault's reason stays visible while the supervisor retries
 
@@ -492,6 +526,7 @@ class PanelDevice(Device):
             "board_url": Property("string", description="the lesson board page to open on the panel"),
             "boards": Property("integer", description="lesson board pages connected now"),
             "touch": Property("object", description="the touchscreen: online, contacts, touching, touches"),
+            "focus": Property("object", description='who holds the board: {"holder": "teacher"} or a device'),
         }
 
     def board_url(self) -> str:
@@ -517,6 +552,7 @@ class PanelDevice(Device):
             "profile": self.profile.name if self.profile else None,
             "shown": (self.last_shown or {}).get("kind"),
             "touch": self.touch.state() if self.touch is not None else None,
+            "focus": self.focus_state(),
         }
 
     # --- actions ----------------------------------------------------------------------------------
@@ -581,7 +617,13 @@ class PanelDevice(Device):
     @action("show", ShowArgs, "Show a capture, a live stream, a card or the blank screen on the lesson board: "
                               "wakes the panel and switches it to the board's input first.")
     async def show(self, args: ShowArgs) -> dict[str, Any]:
-        content = self._content(args)
+        result = await self._deliver(self._content(args))
+        if self.focus != TEACHER:  # the teacher showing something takes the board back
+            self.teacher_content = None
+            self._set_focus(TEACHER)
+        return result
+
+    async def _deliver(self, content: dict[str, Any]) -> dict[str, Any]:
         steps: list[dict[str, Any]] = []
         if self.has_control:
             steps.append(await self._wake())
@@ -597,6 +639,85 @@ class PanelDevice(Device):
         self.changed()
         self.host.emit(self, "shown", {"content": content, "steps": steps})
         return {"content": content, "steps": steps, "board": ack}
+
+    # --- focus: who may replace the board ----------------------------------------------------------
+    def focus_state(self) -> dict[str, Any]:
+        if self.focus == TEACHER:
+            return {"holder": TEACHER, "since": self.focus_since}
+        device = self.host.device(self.focus) if self._host is not None else None
+        return {"holder": self.focus, "kind": str(device.kind) if device else None,
+                "name": device.name if device else self.focus, "since": self.focus_since}
+
+    def _set_focus(self, holder: str) -> None:
+        self.focus, self.focus_since = holder, now_iso()
+        self.changed()
+        self.host.emit(self, "focus", self.focus_state())
+
+    @action("hand", HandArgs, "Hand the board to a device (a globe, a tablet's ink, a touch table): what it sends "
+                              "replaces the board until `take_back` or the teacher's next `show`.")
+    async def hand(self, args: HandArgs) -> dict[str, Any]:
+        device = self.host.device(args.device)
+        if device is None:
+            raise RequestError("unknown_device", f"no device {args.device!r} in this classroom")
+        if device.kind not in HANDABLE:
+            raise RequestError("invalid_arguments", f"{device.id} is a {device.kind}; the board can be handed to "
+                                                    "a globe, a tablet or a touch table")
+        own = device.focus_content() if isinstance(device, FocusSource) else None
+        shown = ShowArgs.model_validate(own or {"card": {"type": "text", "title": device.name,
+                                                         "text": HANDED_TEXT}})
+        before = self.host.board.current(self.id) if self.focus == TEACHER else self.teacher_content
+        result = await self._deliver(self._content(shown))  # a board that is not there: nothing changes
+        if "attach" in device.actions() and device.snapshot().get("attached_panel") != self.id:
+            await device.request("attach", {"panel": self.id})  # handed the board, its ink must reach it
+        self.teacher_content = before
+        self._set_focus(device.id)
+        return {**result, "focus": self.focus_state()}
+
+    @action("take_back", NoArgs, "Take the board back for the teacher: what the teacher showed before `hand` "
+                                 "returns.")
+    async def take_back(self, _args: NoArgs) -> dict[str, Any]:
+        if self.focus == TEACHER:
+            return {"focus": self.focus_state(), "content": self.host.board.current(self.id)}
+        content = self.teacher_content or self._content(ShowArgs(clear=True))
+        result = await self._deliver(content)
+        self.teacher_content = None
+        self._set_focus(TEACHER)
+        return {**result, "focus": self.focus_state()}
+
+    async def offer(self, device: Device, show: dict[str, Any], about: dict[str, str] | str) -> bool:
+        """A device asks for the board: shown when it holds the focus, else a note in the board's corner.
+
+        `about` is what the note says the device did (a country's names); False means not shown.
+        """
+        if self.focus != device.id:
+            self.note(device, about)
+            return False
+        await self._deliver(self._content(ShowArgs.model_validate(show)))
+        return True
+
+    def note(self, device: Device | str, about: dict[str, str] | str) -> None:
+        """A small note that passes by itself: the class sees the pupil's device is alive, the board stays."""
+        source = device if isinstance(device, str) else device.id
+        now = time.monotonic()
+        said, when = self._noted.get(source, (None, float("-inf")))
+        if self.opts.notes_s <= 0 or (said == about and now - when < NOTE_EVERY_S):
+            return
+        self._noted[source] = (about, now)
+        self.host.board.send(self.id, {"type": "note", "source": source,
+                                       "title": source if isinstance(device, str) else device.name,
+                                       "text": about, "ttl_s": self.opts.notes_s})
+
+    def _admit(self, message: dict[str, Any]) -> bool:
+        """The board hub's gate: ink reaches the board from the holder, or from anyone over the teacher's content.
+
+        A tablet drawing over the teacher's capture is part of the teacher's lesson, so it passes; over a
+        device the board was handed to, another device's ink would be a takeover, so it becomes a note.
+        """
+        source = message.get("source")
+        if message.get("type") != "ink" or not isinstance(source, str) or self.focus in (TEACHER, source):
+            return True
+        self.note(self.host.device(source) or source, DRAWING_TEXT)
+        return False
 
     async def _wait_for_board(self) -> None:
         """A board in the panel's own browser connects only once the panel has woken up."""

@@ -15,7 +15,8 @@ if [ "$mode" = test ]; then
   have systemd-analyze || need+=(systemd)
   # umockdev fakes /sys, /dev and udev for the discovery and input tests;
   # python3-gi drives its Testbed for hot-plug; chromium renders the lesson board.
-  for pkg in umockdev gir1.2-umockdev-1.0 python3-gi chromium fonts-dejavu-core openssl; do
+  # postgresql: the central tests start their own throw-away server (initdb + postgres).
+  for pkg in umockdev gir1.2-umockdev-1.0 python3-gi chromium fonts-dejavu-core openssl postgresql; do
     installed "$pkg" || need+=("$pkg")
   done
 fi

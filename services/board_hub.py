@@ -14,6 +14,7 @@ import itertools
 import json
 import logging
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -25,6 +26,8 @@ log = logging.getLogger("classroomd.board")
 PANEL_ID_RE = re.compile(r"^[a-z0-9][a-z0-9-]{0,62}$")
 #: A board that cannot keep up loses the oldest queued messages (ink), never the connection.
 QUEUE_LIMIT = 512
+#: Whether a device's message (ink) may reach a panel's boards now; the panel decides by its focus.
+Gate = Callable[[dict[str, Any]], bool]
 
 
 @dataclass(eq=False)
@@ -54,6 +57,7 @@ class BoardHub:
         self._pending: dict[int, tuple[str, asyncio.Future[dict[str, Any]]]] = {}
         self._ids = itertools.count(1)
         self._current: dict[str, dict[str, Any] | None] = {}
+        self._gates: dict[str, Gate] = {}
 
     # --- connections (used by web/board.py) ----------------------------------------------------------
     def attach(self, panel_id: str) -> BoardConnection:
@@ -98,8 +102,18 @@ class BoardHub:
             self._current[panel_id] = self._load(panel_id)
         return self._current[panel_id]
 
+    def set_gate(self, panel_id: str, gate: Gate | None) -> None:
+        """Let the panel hold back what devices send its boards (the hub knows no focus)."""
+        if gate is None:
+            self._gates.pop(panel_id, None)
+        else:
+            self._gates[panel_id] = gate
+
     def send(self, panel_id: str, message: dict[str, Any]) -> int:
         """Fire-and-forget to every board of the panel (ink strokes); how many got it queued."""
+        gate = self._gates.get(panel_id)
+        if gate is not None and not gate(message):
+            return 0
         boards = list(self._boards.get(panel_id, ()))
         for board in boards:
             board.put(message)

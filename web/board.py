@@ -12,11 +12,14 @@ import contextlib
 import html
 import json
 import logging
+import re
+from datetime import tzinfo
 from importlib import resources
 from typing import Any
 
 from aiohttp import WSMsgType, web
 
+from classroomd.core import clock
 from classroomd.core.vocabulary import Kind
 from classroomd.services.board_hub import PANEL_ID_RE, BoardConnection
 from classroomd.web.context import WebContext, context
@@ -26,6 +29,7 @@ log = logging.getLogger("classroomd.board")
 
 LANGUAGES = ("kk", "ru", "en")
 STATIC_TYPES = {"board.js": "text/javascript", "board.css": "text/css", "board.html": "text/html"}
+FLAG_RE = re.compile(r"^[a-z]{2}\.svg$")
 
 
 def _static(name: str) -> str:
@@ -37,6 +41,23 @@ def _panel(request: web.Request) -> str:
     if not PANEL_ID_RE.match(panel):
         raise http_error(400, "invalid_panel", "add ?panel=<panel id> to the board's URL, e.g. /board?panel=panel-1")
     return panel
+
+
+def _zone(ctx: WebContext) -> tzinfo | None:
+    """The school's zone from `[agent] timezone`, when the context is the agent (WebContext does not promise it)."""
+    name = getattr(getattr(getattr(ctx, "config", None), "agent", None), "timezone", None)
+    try:
+        return clock.zone(name if isinstance(name, str) else None)
+    except ValueError:  # the config check refuses it; a context built otherwise falls back to the system's
+        return None
+
+
+def _for_people(message: dict[str, Any], tz: tzinfo | None) -> dict[str, Any]:
+    """A board message with the capture's time as people read it; the hub and the wire keep ISO UTC."""
+    content = message.get("content")
+    if not isinstance(content, dict) or not isinstance(content.get("created"), str):
+        return message
+    return {**message, "content": {**content, "when": clock.for_everyone(content["created"], tz)}}
 
 
 def _language(request: web.Request, ctx: WebContext, panel: str) -> str:
@@ -71,6 +92,16 @@ async def static_file(request: web.Request) -> web.Response:
                         headers={"Cache-Control": "no-cache"})
 
 
+async def flag(request: web.Request) -> web.Response:
+    """A country's flag as SVG (flag-icons, MIT): emoji flags are empty boxes without a colour-emoji font."""
+    name = request.match_info["name"].lower()
+    file = resources.files("classroomd.web") / "static" / "flags" / name
+    if not FLAG_RE.match(name) or not file.is_file():
+        raise http_error(404, "not_found", f"no flag {name}")
+    return web.Response(body=file.read_bytes(), content_type="image/svg+xml",
+                        headers={"Cache-Control": "max-age=86400"})
+
+
 async def current(request: web.Request) -> web.Response:
     panel = _panel(request)
     hub = context(request).board
@@ -79,13 +110,14 @@ async def current(request: web.Request) -> web.Response:
 
 async def board_socket(request: web.Request) -> web.StreamResponse:
     panel = _panel(request)
-    hub = context(request).board
+    ctx = context(request)
+    hub, tz = ctx.board, _zone(ctx)
     ws = web.WebSocketResponse(heartbeat=15, max_msg_size=64 * 1024)
     await ws.prepare(request)
     connection = hub.attach(panel)
-    writer = asyncio.create_task(_write(ws, connection), name=f"board-{panel}")
+    writer = asyncio.create_task(_write(ws, connection, tz), name=f"board-{panel}")
     try:
-        await ws.send_json({"type": "hello", "panel": panel, "content": hub.current(panel)})
+        await ws.send_json(_for_people({"type": "hello", "panel": panel, "content": hub.current(panel)}, tz))
         async for message in ws:
             if message.type != WSMsgType.TEXT:
                 continue
@@ -100,11 +132,11 @@ async def board_socket(request: web.Request) -> web.StreamResponse:
     return ws
 
 
-async def _write(ws: web.WebSocketResponse, connection: BoardConnection) -> None:
+async def _write(ws: web.WebSocketResponse, connection: BoardConnection, tz: tzinfo | None) -> None:
     while not ws.closed:
         message = await connection.outgoing.get()
         try:
-            await ws.send_json(message)
+            await ws.send_json(_for_people(message, tz))
         except (ConnectionError, RuntimeError):
             return
 
@@ -169,20 +201,31 @@ async def lesson_json(request: web.Request) -> web.Response:
 
 async def lesson_page(request: web.Request) -> web.Response:
     lang = request.query.get("lang", "kk")
-    t = GALLERY_TEXT.get(lang, GALLERY_TEXT["kk"])
-    data = await lesson_data(context(request), request.match_info["lesson_id"])
+    if lang not in LANGUAGES:
+        lang = "kk"
+    t = GALLERY_TEXT[lang]
+    ctx = context(request)
+    tz = _zone(ctx)
+    data = await lesson_data(ctx, request.match_info["lesson_id"])
     e = html.escape
+
+    def when(stamp: object) -> str:
+        # The reader's date in the school's zone; the ISO original stays in the machine-readable attribute.
+        text = clock.date_time_text(stamp, lang, tz) if isinstance(stamp, str) else ""
+        return f' <time datetime="{e(str(stamp))}">{e(text)}</time>' if text else ""
+
     lesson = data["lesson"] or {}
     heading = " · ".join(e(str(x)) for x in (lesson.get("subject"), lesson.get("teacher")) if x) or e(data["id"])
     cards = []
     for m in data["media"]:
-        caption = e(str(m["caption"] or m["created"] or m["id"]))
+        caption = e(str(m["caption"] or m["id"]))
         scale = f' <small>({t["scale"]}: {m["um_per_px"]:.3g} µm/px)</small>' if m["um_per_px"] else ""
         cards.append(f'<figure class="shot"><a href="{e(m["url"])}"><img loading="lazy" src="{e(m["thumb_url"])}"'
-                     f' alt="{caption}"></a><figcaption>{caption}{scale}</figcaption></figure>')
+                     f' alt="{caption}"></a><figcaption>{caption}{scale}{when(m["created"])}</figcaption></figure>')
     prints = [f'<li>{e(str(j.get("file_name") or j.get("id", "")))} — {e(_job_state(t, j))}'
-              f' <small>{e(str(j.get("printer", "")))}</small></li>' for j in data["prints"]]
-    body = (f'<h1>{t["title"]}: {heading}</h1><h2>{t["media"]}</h2>'
+              f' <small>{e(str(j.get("printer", "")))}{when(j.get("ended") or j.get("started"))}</small></li>'
+              for j in data["prints"]]
+    body = (f'<h1>{t["title"]}: {heading}</h1>{when(lesson.get("started"))}<h2>{t["media"]}</h2>'
             f'<div class="gallery">{"".join(cards) or "<p>" + t["none"] + "</p>"}</div>'
             f'<h2>{t["prints"]}</h2><ul>{"".join(prints) or "<li>" + t["none"] + "</li>"}</ul>')
     page = (f'<!doctype html><html lang="{e(lang)}"><head><meta charset="utf-8">'
@@ -198,6 +241,7 @@ def routes() -> list[web.RouteDef]:
         web.get("/board/ws", board_socket),
         web.get("/board/current", current),
         web.get("/board/static/{name}", static_file),
+        web.get("/board/flags/{name}", flag),
         web.get("/lessons/{lesson_id}", lesson_page),
         web.get("/api/v1/lessons/{lesson_id}", lesson_json),
     ]

@@ -19,6 +19,8 @@ FEATURES = (
     "classroomd.web.media",
     "classroomd.web.uploads",
     "classroomd.web.board",
+    "classroomd.web.remote",
+    "classroomd.web.engineer",
 )
 
 

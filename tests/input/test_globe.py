@@ -123,8 +123,11 @@ async def test_a_touch_shows_the_country_card_on_the_panels_board(tmp_path: Path
 
     page = asyncio.create_task(board_page())
     device = GlobeDevice.from_config(globe_config(sim.path, panel="panel-1"))
+    host.devices[device.id] = device
     await device.start(host)
     try:
+        await panel.request("hand", {"device": "globe-1"})  # the board is the teacher's until handed over
+        shown.clear()
         sim.touch(0x0F)
         await host.wait_for(lambda: bool(shown), 5)
         card = shown[0]["card"]

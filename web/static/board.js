@@ -25,6 +25,7 @@
   const stage = document.getElementById("stage");
   const canvas = document.getElementById("ink");
   const status = document.getElementById("status");
+  const notes = document.getElementById("notes");
   let socket = null;
   let attempt = 0;
   let renderSeq = 0;
@@ -43,6 +44,27 @@
   function flagOf(code) {
     if (!/^[A-Za-z]{2}$/.test(code || "")) return "";
     return String.fromCodePoint(...[...code.toUpperCase()].map((c) => 0x1f1e6 + c.charCodeAt(0) - 65));
+  }
+  // The flag as the agent's SVG: an emoji flag is an empty box where no colour-emoji font is
+  // installed. Resolves once the picture is in (or fell back to the emoji), so the ack means "on screen".
+  function flagImage(card, box) {
+    const code = card.iso || card.code || "";
+    const emoji = card.flag || flagOf(code);
+    if (!/^[A-Za-z]{2}$/.test(code)) { box.textContent = emoji; return Promise.resolve(); }
+    const img = el("img");
+    img.alt = emoji;
+    box.append(img);
+    return new Promise((resolve) => {
+      img.onload = () => resolve();
+      img.onerror = () => { box.textContent = emoji; resolve(); };
+      setTimeout(resolve, 1500);
+      img.src = `/board/flags/${code.toLowerCase()}.svg`;
+    });
+  }
+  // "14:14", and the date too when it is not today: the server formats both in the school's time zone.
+  function whenText(when) {
+    if (!when || !when.time) return "";
+    return when.today ? when.time : `${pick(when.date)}, ${when.time}`;
   }
   function painted() {
     return new Promise((resolve) => requestAnimationFrame(() => requestAnimationFrame(resolve)));
@@ -99,7 +121,7 @@
       figure.layout = layout;
     }
     const zoom = typeof c.magnification === "number" ? `×${c.magnification}` : (c.magnification || "");
-    const caption = [c.caption, zoom].filter(Boolean).join(" · ");
+    const caption = [c.caption, zoom, whenText(c.when)].filter(Boolean).join(" · ");
     if (caption) figure.append(el("figcaption", "", caption));
     return { node: figure, info: { width: img.naturalWidth, height: img.naturalHeight } };
   }
@@ -139,7 +161,9 @@
       box.append(bar, el("p", "", `${Math.round(pct)}%` + (card.eta_s > 0 ? ` · ${Math.ceil(card.eta_s / 60)} ${T.min} ${T.left}` : "")));
       if (card.printer) box.append(el("p", "label", pick(card.printer)));
     } else if (type === "country") {
-      box.append(el("div", "flag", card.flag || flagOf(card.code)));
+      const flag = el("div", "flag");
+      box.ready = flagImage(card, flag);
+      box.append(flag);
       box.append(el("h1", "", pick(card.name) || card.code || ""));
       if (card.capital) {
         const p = el("p");
@@ -167,7 +191,10 @@
     const kind = content ? content.kind : "none";
     if (kind === "media") ({ node, info } = await buildMedia(content));
     else if (kind === "stream") ({ node, ready } = buildStream(content));
-    else if (kind === "card") node = buildCard(content.card || {});
+    else if (kind === "card") {
+      node = buildCard(content.card || {});
+      await node.ready;
+    }
     else if (kind === "clear") node = el("div", "eyes", T.eyes);
     else node = waitingScreen();
     if (seq !== renderSeq) return { superseded: true };  // a later show arrived while this one loaded
@@ -241,6 +268,20 @@
     canvas.dataset.strokes = String(strokes.length);
   }
 
+  // --- notes: a device without the board says what it did, in a corner, and the note goes by itself --
+  function note(message) {
+    const source = String(message.source || "");
+    let node = [...notes.children].find((n) => n.dataset.source === source);
+    if (!node) {
+      node = el("div", "note");
+      node.dataset.source = source;
+      notes.append(node);
+    }
+    node.replaceChildren(el("strong", "", pick(message.title)), document.createTextNode(` ${pick(message.text)}`));
+    clearTimeout(node.timer);
+    node.timer = setTimeout(() => node.remove(), Math.max(0.5, Number(message.ttl_s) || 4) * 1000);
+  }
+
   // --- the connection ----------------------------------------------------------------------------
   function setConnected(up) {
     body.dataset.connected = up ? "1" : "0";
@@ -259,6 +300,8 @@
       }
     } else if (message.type === "ink") {
       ink(message);
+    } else if (message.type === "note") {
+      note(message);
     }
   }
   function connect() {

@@ -1,0 +1,98 @@
+"""`classroomd central …`: registered by the agent's CLI, imports its work lazily."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import sys
+from typing import Any
+
+
+def add_parser(subparsers: Any) -> None:
+    central = subparsers.add_parser("central", help="the district's server: ingest, presence, alerts, API")
+    sub = central.add_subparsers(dest="central_command", required=True)
+
+    run = sub.add_parser("run", help="ingest from the broker and serve the HTTP API")
+    run.add_argument("--config", help="TOML file with a [central] section")
+    run.add_argument("--db", help="sqlite:///PATH (default: in the state dir) or postgresql://USER@HOST:PORT/DB")
+    run.add_argument("--broker", help="mqtt://HOST:PORT (default mqtt://127.0.0.1:1883)")
+    run.add_argument("--http", help="HOST:PORT of the API (default 127.0.0.1:8090)")
+    run.add_argument("--state-dir", help="database (SQLite) and API token (default /var/lib/classroomd-central)")
+    run.add_argument("--role", choices=["all", "ingest", "api"], help="run only the ingester or only the API")
+    run.add_argument("--lanes", choices=["all", "events"],
+                     help="events: an extra ingester that only takes its share of the event lane")
+    run.add_argument("--log-level", default="INFO", choices=["DEBUG", "INFO", "WARNING", "ERROR"])
+    run.set_defaults(func=cmd_run)
+
+    sim = sub.add_parser("simulate", help="run simulated classrooms that speak the contract")
+    sim.add_argument("--classrooms", type=int, default=3)
+    sim.add_argument("--broker", default="mqtt://127.0.0.1:1883")
+    sim.add_argument("--site-prefix", default="sim-school")
+    sim.add_argument("--health-interval", type=float, default=30.0)
+    sim.add_argument("--event-interval", type=float, default=10.0,
+                     help="mean seconds between one classroom's events (0: none)")
+    sim.add_argument("--duration", type=float, default=0.0, help="seconds to run (0: until Ctrl+C)")
+    sim.add_argument("--log-level", default="WARNING", choices=["DEBUG", "INFO", "WARNING", "ERROR"])
+    sim.set_defaults(func=cmd_simulate)
+
+    prov = sub.add_parser("provision", help="broker credentials and ACL for a classroom (Mosquitto)")
+    prov.add_argument("--site", required=True)
+    prov.add_argument("--room", required=True)
+    prov.add_argument("--dir", default="/etc/mosquitto/classroomd",
+                      help="where the password file, ACL and list of classrooms live")
+    prov.add_argument("--broker", default="mqtt://127.0.0.1:1883",
+                      help="the broker URL as the classroom reaches it (printed in its config stanza)")
+    prov.add_argument("--base-topic", default="classroom")
+    prov.set_defaults(func=cmd_provision)
+
+
+def _logging(level: str) -> None:
+    logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from classroomd.central.config import CentralConfigError, load
+    from classroomd.central.db import DatabaseError
+    from classroomd.central.service import HttpPortBusy, StateDirError, serve
+
+    _logging(args.log_level)
+    try:
+        cfg = load(args.config, {"db": args.db, "broker": args.broker, "http": args.http,
+                                 "state_dir": args.state_dir, "role": args.role, "lanes": args.lanes})
+        asyncio.run(serve(cfg))
+    except (CentralConfigError, DatabaseError, HttpPortBusy, StateDirError) as exc:
+        print(f"classroomd central: {exc}", file=sys.stderr)
+        return 2
+    return 0
+
+
+def cmd_simulate(args: argparse.Namespace) -> int:
+    from classroomd.central.simulate import Simulation
+
+    _logging(args.log_level)
+    sim = Simulation(args.broker, args.classrooms, site_prefix=args.site_prefix,
+                     health_interval_s=args.health_interval, event_interval_s=args.event_interval)
+    asyncio.run(sim.run(args.duration or None))
+    return 0
+
+
+def cmd_provision(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from classroomd.central.provision import BrokerAuth, ProvisionError, config_stanza
+
+    auth = BrokerAuth(Path(args.dir), args.base_topic)
+    try:
+        creds = auth.provision(args.site, args.room)
+    except ProvisionError as exc:
+        print(f"classroomd central provision: {exc}", file=sys.stderr)
+        return 2
+    central = auth.central()
+    print(f"# {args.site}/{args.room}: paste into the classroom's classroomd.toml (the password is shown once;")
+    print("# provisioning again makes a new one)")
+    print(config_stanza(args.site, args.room, args.broker, creds, args.base_topic))
+    print("# broker: add to mosquitto.conf once, then reload Mosquitto (systemctl reload mosquitto):\n"
+          + "".join(f"#   {line}\n" for line in auth.mosquitto_conf().splitlines())
+          + f"# central connects as {central.username!r}; its password is in {auth.directory / 'central.password'}")
+    return 0
