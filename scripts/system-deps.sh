@@ -13,6 +13,10 @@ if [ "$mode" = test ]; then
   have mosquitto_sub || need+=(mosquitto-clients)
   # systemd-analyze checks the service unit (tests/deploy); minimal images may lack systemd.
   have systemd-analyze || need+=(systemd)
+  # The Debian package's build and install test (tests/deploy/test_deb.py).
+  for pkg in dh-virtualenv debhelper dh-exec python3-dev build-essential fakeroot debootstrap; do
+    installed "$pkg" || need+=("$pkg")
+  done
   # umockdev fakes /sys, /dev and udev for the discovery and input tests;
   # python3-gi drives its Testbed for hot-plug; chromium renders the lesson board.
   # postgresql: the central tests start their own throw-away server (initdb + postgres).
