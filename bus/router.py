@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any, Protocol
@@ -11,6 +10,7 @@ from typing import Any, Protocol
 from classroomd.bus.client import Message
 from classroomd.bus.payloads import ErrorBody, Response
 from classroomd.bus.topics import Topics
+from classroomd.core import limits
 from classroomd.core.vocabulary import RequestError
 
 log = logging.getLogger("classroomd.requests")
@@ -24,7 +24,16 @@ Reply = Callable[[str, bytes, Message], Awaitable[None]]
 
 
 def encode(body: Response) -> bytes:
-    return body.model_dump_json(exclude_none=True).encode()
+    try:
+        # pydantic's validation details carry the validator's exception object (`ctx.error`): its
+        # text is what a requester can use. Before, such a reply failed to encode and was never sent.
+        return body.model_dump_json(exclude_none=True, fallback=str).encode()
+    except (ValueError, TypeError) as exc:
+        # Anything else a target put in its reply must not cost the requester the reply itself.
+        log.error("a reply could not be encoded: %s", exc)
+        fallback = error_response(body.transaction, "internal_error",
+                                  f"the reply could not be encoded ({type(exc).__name__}); the daemon logged it")
+        return fallback.model_dump_json(exclude_none=True).encode()
 
 
 def error_response(transaction: Any, code: str, message: str, details: Any = None) -> Response:
@@ -56,16 +65,26 @@ class RequestRouter:
         parsed = self.topics.parse_request(message.topic)
         if parsed is None:
             return
-        body = await self.answer(parsed.target, parsed.action, message.payload)
+        try:
+            body = await self.answer(parsed.target, parsed.action, message.payload)
+        except Exception as exc:  # the contract promises one reply to every request, a bug included
+            log.exception("request %s/%s failed before it reached its target", parsed.target, parsed.action)
+            body = error_response(None, "internal_error", f"{type(exc).__name__}: {exc}; the daemon logged it "
+                                  "and keeps running")
         try:
             await self.reply(self.topics.response(parsed.target, parsed.action), encode(body), message)
         except ConnectionError as exc:
             log.warning("reply to %s/%s lost: %s", parsed.target, parsed.action, exc)
 
     async def answer(self, target_id: str, action: str, payload: bytes) -> Response:
+        if len(payload) > limits.MAX_REQUEST_BYTES:
+            return error_response(None, "too_large", f"the request is {len(payload)} bytes; the limit is "
+                                  f"{limits.MAX_REQUEST_BYTES} bytes")
         try:
-            args = json.loads(payload.decode("utf-8")) if payload else {}
-        except (UnicodeDecodeError, ValueError) as exc:
+            args = limits.loads(payload) if payload else {}
+        except limits.JsonTooDeep as exc:
+            return error_response(None, "bad_json", f"the request is {exc}")
+        except (UnicodeDecodeError, ValueError, RecursionError) as exc:
             return error_response(None, "bad_json", f"the request is not valid UTF-8 JSON: {exc}")
         if not isinstance(args, dict):
             return error_response(None, "bad_request",

@@ -9,6 +9,7 @@ import importlib
 import json
 import shlex
 import signal
+import socket
 import sys
 from pathlib import Path
 from typing import Any
@@ -53,7 +54,41 @@ def cmd_run(args: argparse.Namespace) -> int:
     if overrides:
         config = Config.model_validate({**config.model_dump(), **overrides})
     logs.setup(args.log_level, config.agent.log_format)
+    if args.demo:
+        config = _demo_ports(config)
     return asyncio.run(_run(config, args.demo))
+
+
+def _port_free(host: str, port: int) -> bool:
+    with socket.socket() as sock:
+        try:
+            sock.bind((host, port))
+        except OSError:
+            return False
+    return True
+
+
+def _free_port(host: str) -> int:
+    with socket.socket() as sock:
+        sock.bind((host, 0))
+        return int(sock.getsockname()[1])
+
+
+def _demo_ports(config: Config) -> Config:
+    """The demo's default ports, or free ones when they are taken.
+
+    Debian starts Mosquitto as a service on 1883 when it is installed, and 8080 is a common port: a
+    newcomer's first command must not stop at "port busy". The banner prints the ports in use.
+    """
+    mqtt, http = config.mqtt.model_dump(), config.http.model_dump()
+    if config.mqtt.urls == ["embedded://127.0.0.1:1883"] and not _port_free("127.0.0.1", 1883):
+        mqtt["url"] = f"embedded://127.0.0.1:{_free_port('127.0.0.1')}"
+        print(f"classroomd: port 1883 is taken (a Mosquitto service?); the demo's broker uses {mqtt['url']}",
+              file=sys.stderr)
+    if config.http.listen == "127.0.0.1:8080" and not _port_free("127.0.0.1", 8080):
+        http["listen"] = f"127.0.0.1:{_free_port('127.0.0.1')}"
+        print(f"classroomd: port 8080 is taken; the demo's pages are on {http['listen']}", file=sys.stderr)
+    return Config.model_validate({**config.model_dump(), "mqtt": mqtt, "http": http})
 
 
 async def _run(config: Config, demo: bool) -> int:

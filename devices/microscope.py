@@ -53,7 +53,7 @@ class Options(BaseModel):
     model_config = ConfigDict(extra="forbid")
     width: int = Field(1280, gt=0, le=7680, description="requested frame width (px)")
     height: int = Field(720, gt=0, le=4320, description="requested frame height (px)")
-    fps: float = Field(30.0, gt=0, le=120, description="requested frames per second")
+    fps: float = Field(30.0, ge=1, le=120, description="requested frames per second")
     quality: int = Field(80, ge=10, le=100, description="JPEG quality of downscaled streams and encoded frames")
     presets: list[str] = Field(default_factory=lambda: ["4x", "10x", "40x", "100x"], min_length=1,
                                description="the objective's magnification presets")
@@ -101,7 +101,8 @@ class SetArgs(BaseModel):
     model_config = ConfigDict(extra="forbid")
     width: int | None = Field(None, gt=0, le=7680)
     height: int | None = Field(None, gt=0, le=4320)
-    fps: float | None = Field(None, gt=0, le=120)
+    #: At least one frame a second: a smaller rate is no live view (and 5e-324 overflowed the grab delay).
+    fps: float | None = Field(None, ge=1, le=120)
     magnification: str | None = None
 
     @model_validator(mode="after")

@@ -120,6 +120,22 @@ class InputSource(Protocol):
     def close(self) -> None: ...
 
 
+def _deliver(on_events: Batch, batch: list[InputEvent], on_gone: Gone) -> bool:
+    """Hand a batch on; False when handling it failed, after telling `on_gone` why.
+
+    Events arrive from hardware: a batch a tracker cannot take would otherwise end the reader (a task)
+    or repeat its traceback at every read (a loop callback), while the device still looked ready.
+    Ending the source with a reason lets the device report it lost and be reopened.
+    """
+    try:
+        on_events(batch)
+    except Exception as exc:
+        log.exception("input events could not be handled")
+        on_gone(f"input events could not be handled: {type(exc).__name__}: {exc}")
+        return False
+    return True
+
+
 class EvdevSource:
     """A real `/dev/input/event*` node through python-evdev."""
 
@@ -172,7 +188,8 @@ class EvdevSource:
                     on_gone("the input node stopped delivering (end of file)")
                 return
             empty_reads[0] = 0
-            on_events(batch)
+            if not _deliver(on_events, batch, on_gone):
+                self.close()
 
         loop.add_reader(self._dev.fd, readable)
 
@@ -218,13 +235,14 @@ class ReplaySource:
             batch: list[InputEvent] = []
             for dt, type_, code, value in self.events:
                 if dt > 0 and batch:
-                    on_events(batch)
+                    if not _deliver(on_events, batch, on_gone):
+                        return
                     batch = []
                 if dt > 0:
                     await asyncio.sleep(dt)
                 batch.append(InputEvent(loop.time(), type_, code, value))
-            if batch:
-                on_events(batch)
+            if batch and not _deliver(on_events, batch, on_gone):
+                return
             if not self.loop_forever:
                 on_gone("recording ended")
                 return

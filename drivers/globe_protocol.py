@@ -82,7 +82,15 @@ class GlobeProfile(BaseModel):
         match = re.match(self.line, text)
         if match is None:
             return None
-        return int(match.group("code"), self.code_base)
+        code = match.group("code")
+        # A pattern may let through what int() reads differently or not at all ("zz", "-1", "0_1",
+        # non-ASCII digits): such a line is noise, not a touch, and must not end the globe's reader.
+        if not (code.isascii() and code.isalnum()):
+            return None
+        try:
+            return int(code, self.code_base)
+        except ValueError:
+            return None
 
     def code_from_report(self, report: bytes) -> int | None:
         if self.report_size is None or len(report) < self.report_size:

@@ -74,12 +74,15 @@ def classify_error(line: str) -> ErrorKind | None:
     return ErrorKind.UNKNOWN if is_error else None
 
 
-OK_FIELD_RE = re.compile(r"\b([NPB])(\d+)")
+#: Numbers of more than nine digits are no line numbers or buffer counts but noise, and int() of one
+#: longer than 4,300 digits raises: they do not match (the lookahead refuses a cut-off prefix).
+OK_FIELD_RE = re.compile(r"\b([NPB])(\d{1,9})(?!\d)")
 OK_NUMBER_RE = re.compile(r"^ok\s+N\d+")
 TEMP_RE = re.compile(r"(?<![A-Za-z@])(T|B):\s*(-?\d+(?:\.\d+)?)\s*/\s*(-?\d+(?:\.\d+)?)")
 #: `Resend: 30`, `Resend:30`, `rs N30`, `rs 30`; RepRapFirmware 2 in Marlin mode words it
 #: `rs  Checksum error on line 30`.
-RESEND_RE = re.compile(r"^(?:resend|rs)[:\s]*N?:?\s*(\d+)|^rs\s.*\bline\s+(\d+)\s*$", re.IGNORECASE)
+RESEND_RE = re.compile(r"^(?:resend|rs)[:\s]*N?:?\s*(\d{1,9})(?!\d)|^rs\s.*\bline\s+(\d{1,9})\s*$",
+                       re.IGNORECASE)
 START_RE = re.compile(r"(?:^|[^A-Za-z0-9:_])start$")
 FIRMWARE_KEYS = ("FIRMWARE_NAME", "SOURCE_CODE_URL", "PROTOCOL_VERSION", "MACHINE_TYPE", "EXTRUDER_COUNT", "UUID")
 

@@ -81,7 +81,7 @@ class BoardHub:
             return
         try:
             show_id = int(message.get("id", -1))
-        except (TypeError, ValueError):
+        except (TypeError, ValueError, OverflowError):  # OverflowError: `Infinity` is valid to json.loads
             return
         pending = self._pending.get(show_id)
         if pending is None or pending[0] != connection.panel_id or pending[1].done():

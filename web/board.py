@@ -10,7 +10,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import html
-import json
 import logging
 import re
 from datetime import tzinfo
@@ -19,7 +18,7 @@ from typing import Any
 
 from aiohttp import WSMsgType, web
 
-from classroomd.core import clock
+from classroomd.core import clock, limits
 from classroomd.core.vocabulary import Kind
 from classroomd.services.board_hub import PANEL_ID_RE, BoardConnection
 from classroomd.web.context import WebContext, context
@@ -112,7 +111,8 @@ async def board_socket(request: web.Request) -> web.StreamResponse:
     panel = _panel(request)
     ctx = context(request)
     hub, tz = ctx.board, _zone(ctx)
-    ws = web.WebSocketResponse(heartbeat=15, max_msg_size=64 * 1024)
+    # A larger message closes the socket with 1009 (message too big); the page reconnects.
+    ws = web.WebSocketResponse(heartbeat=15, max_msg_size=limits.MAX_WS_MESSAGE_BYTES)
     await ws.prepare(request)
     connection = hub.attach(panel)
     writer = asyncio.create_task(_write(ws, connection, tz), name=f"board-{panel}")
@@ -121,8 +121,9 @@ async def board_socket(request: web.Request) -> web.StreamResponse:
         async for message in ws:
             if message.type != WSMsgType.TEXT:
                 continue
+            # A message that is not JSON, or nests deeper than the limit, is ignored like any unknown one.
             with contextlib.suppress(ValueError):
-                data = json.loads(message.data)
+                data = limits.loads(message.data)
                 if isinstance(data, dict):
                     hub.received(connection, data)
     finally:

@@ -5,11 +5,15 @@ from __future__ import annotations
 import importlib
 import logging
 import socket
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 from aiohttp import web
+from aiohttp.http_exceptions import HttpProcessingError
 
+from classroomd.core import limits
 from classroomd.web.context import CONTEXT, WebContext
+from classroomd.web.errors import http_error
 
 log = logging.getLogger("classroomd.http")
 
@@ -48,8 +52,41 @@ class HttpServer:
         await self.runner.cleanup()
 
 
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+@web.middleware
+async def body_limits(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """The limits of core/limits.py for every JSON body, answered in the one error shape.
+
+    Checked before any handler parses it, so a 100,000-deep `[[[…]]]` is a 400, not a RecursionError
+    and a 500; streamed uploads are other content types and are not read here.
+    """
+    too_deep = f"the body is JSON nested deeper than {limits.MAX_JSON_DEPTH} levels (the limit)"
+    try:
+        if request.content_type == "application/json" and request.can_read_body:
+            try:
+                text = await request.text()
+            except (UnicodeDecodeError, LookupError):  # LookupError: a charset Python does not know
+                raise http_error(400, "bad_json", "the body is not text in a known charset") from None
+            if limits.json_depth_exceeds(text):
+                raise http_error(400, "bad_json", too_deep)
+        return await handler(request)
+    except web.HTTPRequestEntityTooLarge:
+        raise http_error(413, "too_large",
+                         f"the body is larger than the limit of {limits.MAX_HTTP_BODY_BYTES} bytes") from None
+    except RecursionError:  # a body of another content type that a handler parsed as JSON anyway
+        raise http_error(400, "bad_json", too_deep) from None
+    except (ValueError, HttpProcessingError) as exc:
+        # aiohttp's multipart reader raises these for a form without a boundary or with broken part
+        # headers: the client's mistake, found by the HTTP fuzzer as a 500.
+        if request.content_type != "multipart/form-data":
+            raise
+        raise http_error(400, "bad_request", f"the multipart/form-data body is malformed: {exc}") from None
+
+
 def build_app(ctx: WebContext) -> web.Application:
-    app = web.Application(client_max_size=1024**2)
+    app = web.Application(client_max_size=limits.MAX_HTTP_BODY_BYTES, middlewares=[body_limits])
     app[CONTEXT] = ctx
     for name in FEATURES:
         app.add_routes(importlib.import_module(name).routes())
