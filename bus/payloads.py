@@ -7,7 +7,7 @@ only described by its common fields here.
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -144,3 +144,6 @@ class LessonStartArgs(Payload):
     id: str | None = Field(None, pattern=r"^[A-Za-z0-9_.-]{1,64}$")
     subject: str = Field(min_length=1, max_length=200)
     teacher: str = Field(min_length=1, max_length=200)
+    linked: list[Annotated[str, Field(pattern=r"^[A-Za-z0-9_-]{1,64}/[A-Za-z0-9_-]{1,64}$")]] = Field(
+        default_factory=list, max_length=8,
+        description="classrooms that join the lesson and mirror this room's board, `{site}/{room}` (docs/linked.md)")

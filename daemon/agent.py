@@ -29,6 +29,7 @@ from classroomd.bus.uplink import Uplink
 from classroomd.config.schema import Config, DeviceConfig
 from classroomd.core.retry import RetryPolicy
 from classroomd.core.timestamps import now_iso
+from classroomd.core.vocabulary import Kind
 from classroomd.daemon import state_dir as state_files
 from classroomd.daemon.embedded_broker import EmbeddedBroker
 from classroomd.daemon.hotplug import LISTED_ONLY, HotPlug
@@ -52,6 +53,7 @@ from classroomd.web import server as http_server
 
 if TYPE_CHECKING:
     from classroomd.services.board_hub import BoardHub
+    from classroomd.services.linked_lesson import LinkedLesson
     from classroomd.services.media import MediaStore
     from classroomd.services.uploads import UploadStore
 
@@ -61,6 +63,16 @@ log = logging.getLogger("classroomd.agent")
 class DescribeArgs(BaseModel):
     model_config = ConfigDict(extra="forbid")
     device: str | None = Field(None, description="one device id; all devices when omitted")
+
+
+class LinkedOfferArgs(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    media: str
+
+
+class LinkedAcceptArgs(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    room: str = Field(description="`{site}/{room}` of the linked classroom whose offer to show")
 
 
 class CaptureAndShowArgs(BaseModel):
@@ -98,7 +110,8 @@ class AgentActions(ActionTarget):
     async def lesson_start(self, args: LessonStartArgs) -> dict[str, Any]:
         lesson = self.agent.lessons.start(args.subject, args.teacher, args.id)
         self.agent.lesson_changed()
-        return {"lesson": lesson.as_dict()}
+        linked = self.agent.linked.lesson_started(lesson.as_dict(), args.linked) if self.agent.linked else None
+        return {"lesson": lesson.as_dict(), **({"linked": linked} if linked is not None else {})}
 
     @action("lesson_end", description="End the current lesson.")
     async def lesson_end(self, _args: NoArgs) -> dict[str, Any]:
@@ -106,7 +119,17 @@ class AgentActions(ActionTarget):
         if ended is None:
             raise RequestError("no_lesson", "no lesson is running")
         self.agent.lesson_changed()
+        if self.agent.linked is not None:
+            self.agent.linked.lesson_ended(ended.id)
         return {"lesson": ended.as_dict()}
+
+    @action("linked_offer", LinkedOfferArgs, "Offer a capture to the hub's panel in a linked lesson.")
+    async def linked_offer(self, args: LinkedOfferArgs) -> dict[str, Any]:
+        return await self.agent.linked_lesson().offer(args.media)
+
+    @action("linked_accept", LinkedAcceptArgs, "Show a linked classroom's offered capture here (the hub).")
+    async def linked_accept(self, args: LinkedAcceptArgs) -> dict[str, Any]:
+        return await self.agent.linked_lesson().accept(args.room)
 
     @action("describe", DescribeArgs, "What each device exposes: properties, actions and their arguments.")
     async def describe(self, args: DescribeArgs) -> dict[str, Any]:
@@ -157,6 +180,9 @@ class Agent:
         self._media: MediaStore | None = None
         self._uploads: UploadStore | None = None
         self._board: BoardHub | None = None
+        self.linked: LinkedLesson | None = None
+        self._linked_client: MqttClient | None = None
+        self._live_seen: dict[str, int] = {}
         self._stop = asyncio.Event()
         self._tasks: list[asyncio.Task[Any]] = []
         self.registry.on_added.append(lambda d: self._inventory_changed())
@@ -294,6 +320,7 @@ class Agent:
             "alerts": len(self.alerts),
             "lesson": self.lessons.current.id if self.lessons.current else None,
             "usage": {d.id: u for d in self.registry if (u := d.usage_report()) is not None},
+            **({"linked": self.linked.health()} if self.linked is not None and self.linked.role else {}),
             **({"uplink": self.uplink.status()} if self.uplink is not None else {}),
         }
 
@@ -390,6 +417,7 @@ class Agent:
             self.uplink = Uplink(self.config.uplink, self._state_dir, f"{client_id}-uplink", will)
         self.bus = ClassroomBus(self.topics, self.client, self.outbox, self, self.session,
                                 self._state_dir, self.config.outbox, self.uplink)
+        self._start_linked(client_id, client_urls)
         for entry in self._device_entries():
             try:
                 self.add_device(entry)
@@ -405,6 +433,65 @@ class Agent:
                 self._uplink_health_loop(self.config.uplink.health_interval_s), name="uplink-health"))
         log.info("classroomd %s session %d: %s/%s with %d devices, HTTP %s", __version__, self.session,
                  self.config.site, self.config.room, len(self.registry), self.http_base)
+
+    # --- linked lessons (docs/linked.md) ------------------------------------------------------
+    def _start_linked(self, client_id: str, urls: list[str]) -> None:
+        """A connection of its own to the shared broker, so the lesson's bytes are counted apart."""
+        from classroomd.bus.linked import LinkedBus
+        from classroomd.services.linked_lesson import LinkedLesson
+
+        client = MqttClient(client_settings(self.config.mqtt, f"{client_id}-linked", urls))
+        me = f"{self.config.site}/{self.config.room}"
+        self.linked = LinkedLesson(me, LinkedBus(client, self.config.mqtt.base_topic, me), lambda: self.media,
+                                   self._state_dir / "linked.json", self._join_linked, self._leave_linked,
+                                   self._show_linked, frame=self._live_frame, show_board=self._show_linked_board)
+        self.board.observers.append(self.linked.board_shown)
+        self._tasks.append(asyncio.create_task(client.run(), name="mqtt-linked"))
+        self._linked_client = client
+
+    def linked_lesson(self) -> LinkedLesson:
+        if self.linked is None:
+            raise RequestError("not_linked", "linked lessons are not running in this agent")
+        return self.linked
+
+    def _join_linked(self, invite: dict[str, Any]) -> None:
+        current = self.lessons.current
+        if current is not None and current.id == invite["lesson"]:
+            return
+        if current is not None:  # the hub's lesson replaces a local one: captures belong to the shared lesson
+            self.lessons.end()
+        self.lessons.start(invite["subject"], invite["teacher"], invite["lesson"])
+        self.lesson_changed()
+
+    def _leave_linked(self, lesson_id: str) -> None:
+        if self.lessons.current is not None and self.lessons.current.id == lesson_id:
+            self.lessons.end()
+            self.lesson_changed()
+
+    async def _show_linked(self, show: dict[str, Any]) -> None:
+        panels = [d for d in self.registry if d.kind == Kind.PANEL]
+        if not panels:
+            raise RequestError("no_panel", "no panel in this classroom to show the linked lesson on")
+        results = await asyncio.gather(*(p.request("show", show) for p in panels), return_exceptions=True)
+        failed = [f"{p.id}: {r}" for p, r in zip(panels, results, strict=True) if isinstance(r, BaseException)]
+        if len(failed) == len(panels):
+            raise RequestError("board_failed", "; ".join(failed))
+
+    async def _show_linked_board(self, content: dict[str, Any]) -> None:
+        """The hub's live microscope, served by this agent: straight to the boards (no local device to name)."""
+        panels = [d.id for d in self.registry if d.kind == Kind.PANEL]
+        await asyncio.gather(*(self.board.show(p, {**content, "panel": p}) for p in panels))
+
+    async def _live_frame(self, device_id: str) -> tuple[bytes, float]:
+        frames = getattr(self.registry.get(device_id), "frames", None)
+        if frames is None:
+            raise RequestError("offline", f"no microscope {device_id} with pictures")
+        frame = await frames.newer(self._live_seen.get(device_id, 0), 2.0)
+        if frame is None:  # a reopened capture counts from 0 again: take whatever comes next
+            self._live_seen.pop(device_id, None)
+            raise RequestError("offline", f"microscope {device_id} has no new picture")
+        self._live_seen[device_id] = frame.seq
+        return frame.jpeg, frame.wall
 
     async def wait_connected(self, timeout: float) -> bool:
         assert self.client is not None
@@ -427,6 +514,10 @@ class Agent:
             await self.bus.close()
         if self.client is not None:
             await self.client.stop(graceful=True)
+        if self.linked is not None:
+            await self.linked.close()
+        if self._linked_client is not None:
+            await self._linked_client.stop(graceful=True)
         if self.uplink is not None:
             await self.uplink.stop(self.topics.agent, dumps(self.agent_state("offline")))
         for task in self._tasks:

@@ -58,6 +58,8 @@ class BoardHub:
         self._ids = itertools.count(1)
         self._current: dict[str, dict[str, Any] | None] = {}
         self._gates: dict[str, Gate] = {}
+        #: told of every show (panel, content) once it is the panel's content: a linked lesson mirrors it
+        self.observers: list[Callable[[str, dict[str, Any]], None]] = []
 
     # --- connections (used by web/board.py) ----------------------------------------------------------
     def attach(self, panel_id: str) -> BoardConnection:
@@ -130,6 +132,8 @@ class BoardHub:
         waiter: asyncio.Future[dict[str, Any]] = asyncio.get_running_loop().create_future()
         self._pending[show_id] = (panel_id, waiter)
         self._remember(panel_id, content)
+        for observe in self.observers:
+            observe(panel_id, content)
         message = {"type": "show", "id": show_id, "content": content}
         for board in boards:
             board.put(message)

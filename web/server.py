@@ -25,6 +25,7 @@ FEATURES = (
     "classroomd.web.board",
     "classroomd.web.remote",
     "classroomd.web.engineer",
+    "classroomd.web.linked",
 )
 
 
