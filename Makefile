@@ -16,6 +16,7 @@ typecheck:
 
 docs:
 	.venv/bin/python -m classroomd.daemon.asyncapi > docs/asyncapi.yaml
+	.venv/bin/python -m classroomd.daemon.openapi > docs/openapi.json
 
 bench:
 	for b in bench/*.py; do echo "== $$b"; .venv/bin/python $$b || exit 1; done
