@@ -36,10 +36,6 @@ DOCS = Path(__file__).resolve().parents[2] / "docs"
 #: Every code a reply may carry: the ones the docs name (backticked), a bug's `internal_error` excepted.
 DOCUMENTED = {code for page in DOCS.glob("*.md") for code in re.findall(r"`([a-z][a-z_]*)`", page.read_text())}
 DOCUMENTED.discard("internal_error")
-#: Codes the daemon answers that no doc page named when the fuzzer first met them; listed in the issue's
-#: closing note for the owner of those pages. A code leaves this set when its page names it.
-FOUND_UNDOCUMENTED = {"wrong_kind", "not_attached", "no_offer"}
-DOCUMENTED |= FOUND_UNDOCUMENTED
 TARGETS = ("agent", "panel", "microscope", "printer", "tablet", "touch_table", "globe")
 
 
