@@ -4,31 +4,36 @@ The device owns one `MarlinPort`, the printer's queue in the shared job store,
 and the job being printed. A job starts only with someone's word that the bed
 is clear: the `print` request carries it for a job that can start at once;
 a job queued behind another waits for `start_next` with the same word.
+
+A job is streamed line by line, or put on the printer's SD card and printed from
+there (`print_from`, `devices/printer_sd.py`); a card job outlives the daemon, which
+finds it again with `M27` when it starts and follows it to the end.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import re
 import time
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Self
 
-from pydantic import BaseModel, ConfigDict, Field
-
+from classroomd.config.schema import DeviceConfig
 from classroomd.core.timestamps import now_iso
 from classroomd.devices.base import (
-    Device,
     DeviceHost,
-    Kind,
+    DeviceInfo,
     Localized,
     NoArgs,
     Priority,
-    Property,
     RequestError,
     Status,
     action,
 )
+from classroomd.devices.printer_jobs import PrinterBase, PrinterOptions
+from classroomd.devices.printer_sd import CardJob, card_message, choose_source, lesson_seconds_left
+from classroomd.drivers import marlin_sd
 from classroomd.drivers.marlin import (
     BoardReset,
     MarlinError,
@@ -41,61 +46,23 @@ from classroomd.drivers.marlin import (
 )
 from classroomd.drivers.marlin_protocol import Temperatures
 from classroomd.drivers.serial_link import SerialLink, SerialSettings
-from classroomd.services.print_jobs import (
-    Gcode,
-    GcodeError,
-    JobStore,
-    PrintJob,
-    check_limits,
-    new_job_id,
-    scan_gcode,
-)
+from classroomd.services.print_jobs import Gcode, GcodeError, PrintJob, scan_gcode
 
-JOB_DB = "print-jobs.sqlite3"
+if TYPE_CHECKING:
+    from classroomd.devices.base import Device
+
+log = logging.getLogger("classroomd.printer")
+
 #: Sent after a cancel: the moves already in the printer finish, then it cools down.
 CANCEL_COMMANDS = ("M104 S0", "M140 S0", "M107")
 
 
-class PrinterOptions(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    max_hotend_c: float = Field(260.0, gt=0, le=500, description="jobs heating the nozzle above this are refused")
-    max_bed_c: float = Field(110.0, gt=0, le=200, description="jobs heating the bed above this are refused")
-    halt_policy: Literal["m112_heaters_off", "heaters_off", "none"] = Field(
-        "m112_heaters_off", description="what the daemon sends when the printer faults mid-job")
-    timeout_s: float = Field(5.0, gt=0, description="silence before a line is re-sent as a probe")
-    long_timeout_s: float = Field(600.0, gt=0, description="the same for G28/G29/M109/M190/M400/M600")
-    resend_cap: int = Field(12, ge=1, description="resend requests for one line before giving up")
-    send_ahead: bool = Field(True, description="fill the firmware's buffer when it reports ADVANCED_OK")
-    reset_wait_s: float = Field(3.0, ge=0, description="how long to wait for 'start' after opening the port")
-    progress_interval_s: float = Field(2.0, gt=0, description="at most one progress event this often")
-
-
-class PrintArgs(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    file_id: str = Field(description="an id from POST /api/v1/uploads")
-    lesson_id: str | None = Field(None, description="the lesson the print belongs to; the current one if omitted")
-    confirm_bed_clear: bool = Field(False, description="must be true: someone checked the bed is empty")
-
-
-class StartNextArgs(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    confirm_bed_clear: bool = Field(False, description="must be true: someone checked the bed is empty")
-    job_id: str | None = Field(None, description="a queued job; the first one if omitted")
-
-
-class JobArgs(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    job_id: str | None = Field(None, description="a queued job to remove; the running job if omitted")
-
-
-class HistoryArgs(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    limit: int = Field(20, ge=1, le=500)
-    lesson_id: str | None = None
-
-
-def _message(code: str, reason: str, heaters_off: bool = True) -> Localized:
+def _message(code: str, reason: str, heaters_off: bool = True, on_card: bool = False) -> Localized:
+    if code == "printer_lost" and on_card:
+        return Localized(
+            kk="Принтермен байланыс үзілді (кабель ажыратылды ма?). Принтер SD картадан басып шығаруды жалғастыруда.",
+            ru="Связь с принтером потеряна (кабель отключён?). Принтер продолжает печать с SD-карты.",
+            en="Lost the connection to the printer (unplugged?). It goes on printing from its SD card.")
     if code == "printer_halted":
         if not heaters_off:
             return Localized(kk=f"Принтер апаттық түрде тоқтады: {reason}. Басып шығару тоқтатылды.",
@@ -161,17 +128,29 @@ class _Running:
         self.cancel_requested = False
         self.m73_index = 0
         self.m73: tuple[int, int | None] | None = None
+        #: Set for a job on the card; `phase` is "upload" until the printer started it, then "print".
+        self.card: CardJob | None = None
+        self.phase = "print"
+        self.paused = False
 
 
-class PrinterDevice(Device):
-    kind = Kind.PRINTER
-    Options = PrinterOptions
+class PrinterDevice(PrinterBase):
+    """The class registered for kind `printer`: a USB printer, or, by `transport`, one behind a print server."""
+
+    @classmethod
+    def from_config(cls, config: DeviceConfig, found: DeviceInfo | None = None) -> Self:
+        transport = PrinterOptions.model_validate(config.extras).transport
+        if cls is PrinterDevice and transport == "octoprint":
+            from classroomd.devices.printer_octoprint import OctoPrintPrinter
+
+            # Same kind, contract and options; only how jobs reach the printer differs.
+            device: Device = OctoPrintPrinter.from_config(config, found)
+            return device  # type: ignore[return-value]
+        return super().from_config(config, found)
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self.opts: PrinterOptions = self.options if isinstance(self.options, PrinterOptions) else PrinterOptions()
         self.port: MarlinPort | None = None
-        self.jobs: JobStore | None = None
         self.running: _Running | None = None
         self.temperatures = Temperatures()
         self._recovery: asyncio.Task[None] | None = None
@@ -183,14 +162,17 @@ class PrinterDevice(Device):
     # --- lifecycle ------------------------------------------------------------------------------------
     async def start(self, host: DeviceHost) -> None:
         await super().start(host)
-        if self.jobs is None:
-            self.jobs = JobStore(host.state_dir / JOB_DB)
-            for job in self.jobs.interrupt_active(self.id, "the daemon stopped during the print"):
-                self.host.emit(self, "job_failed", {"job": job.as_dict(), "reason": job.reason})
+        self._open_store(host)
+        if self.info.transport == "network":
+            # Discovery found a print server; driving it needs its API key, which only a person can give.
+            raise RuntimeError(f"{self.info.vendor or 'a print server'} at {', '.join(self.info.paths)}: to print "
+                               f"to it, add a [[devices]] entry with id = \"{self.id}\", transport = "
+                               "\"octoprint\" and api_key (docs/printers.md)")
         if self.config is None or not self.config.port:
             raise RuntimeError("a printer needs `port` (e.g. /dev/ttyACM0) in its [[devices]] entry")
         await self._connect()
         self.host.clear_alert(self, "printer_lost")
+        await self._reattach()
 
     def _settings(self) -> MarlinSettings:
         o = self.opts
@@ -232,18 +214,11 @@ class PrinterDevice(Device):
         if self.jobs is not None:
             self.jobs.close()
             self.jobs = None
-        self.set_status(Status.OFFLINE)
+        # The Supervisor stops a device that failed to start or was lost: that status and its reason stay.
+        if self.status in (Status.READY, Status.BUSY):
+            self.set_status(Status.OFFLINE)
 
     # --- what it exposes ----------------------------------------------------------------------------------
-    def properties(self) -> dict[str, Property]:
-        return {
-            "temperatures": Property("object", unit="°C", description="hotend and bed: actual and target"),
-            "job": Property("object", description="the job being printed, or null"),
-            "progress": Property("number", unit="%", description="progress of the current job"),
-            "eta_s": Property("number", unit="s", description="estimated time left"),
-            "queue": Property("integer", description="jobs waiting"),
-        }
-
     def state(self) -> dict[str, Any]:
         running = self.running
         queued = self.jobs.queued(self.id) if self.jobs is not None else []
@@ -253,7 +228,8 @@ class PrinterDevice(Device):
             "job": running.job.as_dict() if running else None,
             "progress": round(running.job.progress, 1) if running else None,
             "eta_s": round(running.eta_s) if running and running.eta_s is not None else None,
-            "paused": bool(port and port.paused and running),
+            "paused": bool(running and running.paused),
+            "phase": running.phase if running else None,
             "queue": len(queued),
             "waiting_for_bed_clear": bool(queued) and running is None,
             "firmware": port.firmware.name if port else None,
@@ -261,11 +237,6 @@ class PrinterDevice(Device):
         }
 
     # --- requests ---------------------------------------------------------------------------------------------
-    def _store(self) -> JobStore:
-        if self.jobs is None:
-            raise RequestError("not_ready", f"printer {self.id} is not started")
-        return self.jobs
-
     def _require_port(self) -> MarlinPort:
         port = self.port
         if port is None or not port.connected or self.status not in (Status.READY, Status.BUSY):
@@ -273,76 +244,38 @@ class PrinterDevice(Device):
                                + (f": {self.reason}" if self.reason else ""))
         return port
 
-    async def _prepare(self, job: PrintJob) -> Gcode:
-        item = self.host.uploads.get(job.file_id)
-        if item is None:
-            raise RequestError("unknown_file", f"no uploaded file {job.file_id!r}; upload it with POST /api/v1/uploads")
-        try:
-            gcode = await asyncio.to_thread(scan_gcode, item.path)
-            check_limits(gcode, self.opts.max_hotend_c, self.opts.max_bed_c)
-        except GcodeError as exc:
-            raise RequestError(exc.code, exc.message) from None
-        if not gcode.commands:
-            raise RequestError("empty_file", f"{item.name} has no G-code commands")
-        return gcode
+    def _current_job(self) -> PrintJob | None:
+        return self.running.job if self.running is not None else None
 
-    @action("print", PrintArgs, "Queue an uploaded G-code file; it starts at once when the printer is free.")
-    async def print_file(self, args: PrintArgs) -> dict[str, Any]:
-        if not args.confirm_bed_clear:
-            raise RequestError("bed_clear_not_confirmed",
-                               "confirm_bed_clear must be true: check that the bed is empty before printing")
-        store = self._store()
-        item = self.host.uploads.get(args.file_id)
-        if item is None:
-            raise RequestError("unknown_file", f"no uploaded file {args.file_id!r}; upload it first")
-        lesson = self.host.lesson
-        lesson_id = args.lesson_id or (lesson.id if lesson else None)
-        same_lesson = lesson is not None and lesson.id == lesson_id
-        job = PrintJob(id=new_job_id(), printer=self.id, file_id=item.id, file_name=item.name, sha256=item.sha256,
-                       lesson_id=lesson_id, teacher=lesson.teacher if lesson and same_lesson else "",
-                       subject=lesson.subject if lesson and same_lesson else "")
-        gcode = await self._prepare(job)
-        job.lines_total = len(gcode.commands)
-        # Decided after the file was read (which awaits), so two requests cannot both start.
-        can_start = self.running is None and not store.queued(self.id)
-        if can_start:
-            self._require_port()
-        store.add(job)
-        if can_start:
-            self._start_job(job, gcode)
-        self.changed()
-        position = 0 if can_start else len(store.queued(self.id))
-        return {"job": job.as_dict(), "started": can_start, "position": position}
+    def _ready(self) -> None:
+        self._require_port()
 
-    @action("start_next", StartNextArgs, "Start the next queued job once someone has checked the bed is clear.")
-    async def start_next(self, args: StartNextArgs) -> dict[str, Any]:
-        if not args.confirm_bed_clear:
-            raise RequestError("bed_clear_not_confirmed",
-                               "confirm_bed_clear must be true: take the last print off the bed first")
-        store = self._store()
-        if self.running is not None:
-            raise RequestError("busy", f"printer {self.id} is printing {self.running.job.id}")
-        queued = store.queued(self.id)
-        job = next((j for j in queued if args.job_id in (None, j.id)), None)
-        if job is None:
-            raise RequestError("no_queued_job", "nothing is queued" if not queued else f"no queued job {args.job_id!r}")
-        self._require_port()
-        gcode = await self._prepare(job)
-        current = store.get(job.id)
-        if self.running is not None or current is None or current.state != "queued":
-            raise RequestError("busy", f"printer {self.id} started another job meanwhile")
-        self._require_port()
-        self._start_job(job, gcode)
-        self.changed()
-        return {"job": job.as_dict()}
+    async def _cancel_running(self) -> PrintJob:
+        running = self.running
+        if running is None or running.task is None:
+            raise RequestError("no_job", "nothing is printing")
+        running.cancel_requested = True
+        running.task.cancel()
+        await asyncio.gather(running.task, return_exceptions=True)
+        return running.job
+
+    def _source(self, gcode: Gcode) -> str:
+        port = self._require_port()
+        source = choose_source(self.opts.print_from, port.firmware, gcode, self.opts.sd_above_min,
+                               lesson_seconds_left(self.host.lesson, self.opts.lesson_min))
+        if self.opts.print_from == "sd" and source != "sd":
+            raise RequestError("no_card", f"printer {self.id} reports no SD card support (M115 Cap:SDCARD); "
+                                          "set print_from = \"stream\" or \"auto\"")
+        return source
 
     @action("pause", description="Stop sending lines; the moves already in the printer finish.")
     async def pause(self, _args: NoArgs) -> dict[str, Any]:
         running, port = self.running, self._require_port()
         if running is None:
             raise RequestError("no_job", "nothing is printing")
-        if not port.paused:
-            port.pause()
+        if not running.paused:
+            await self._hold(running, port, True)
+            running.paused = True
             running.paused_at = time.monotonic()
             running.job.state = "paused"
             self._store().save(running.job)
@@ -353,37 +286,30 @@ class PrinterDevice(Device):
     @action("resume", description="Continue a paused job.")
     async def resume(self, _args: NoArgs) -> dict[str, Any]:
         running, port = self.running, self._require_port()
-        if running is None or not port.paused:
+        if running is None or not running.paused:
             raise RequestError("not_paused", "no job is paused")
+        await self._hold(running, port, False)
+        running.paused = False
         if running.paused_at is not None:
             running.paused_total += time.monotonic() - running.paused_at
             running.paused_at = None
         running.job.state = "printing"
         self._store().save(running.job)
-        port.resume()
         self.host.emit(self, "job_resumed", {"job": running.job.as_dict()})
         self.changed()
         return {"job": running.job.as_dict()}
 
-    @action("cancel", JobArgs, "Cancel the running job (heaters off), or remove a queued one.")
-    async def cancel(self, args: JobArgs) -> dict[str, Any]:
-        store = self._store()
-        running = self.running
-        if args.job_id is None or (running is not None and running.job.id == args.job_id):
-            if running is None or running.task is None:
-                raise RequestError("no_job", "nothing is printing")
-            running.cancel_requested = True
-            running.task.cancel()
-            await asyncio.gather(running.task, return_exceptions=True)
-            return {"job": running.job.as_dict()}
-        job = store.get(args.job_id)
-        if job is None or job.printer != self.id or job.state != "queued":
-            raise RequestError("unknown_job", f"no queued job {args.job_id!r} on {self.id}")
-        job.state, job.reason, job.ended = "cancelled", "removed from the queue", now_iso()
-        store.save(job)
-        self.host.emit(self, "job_cancelled", {"job": job.as_dict()})
-        self.changed()
-        return {"job": job.as_dict()}
+    async def _hold(self, running: _Running, port: MarlinPort, pause: bool) -> None:
+        """Pause or resume: a card print by the firmware's own M25/M24, anything else by holding the lines."""
+        if running.card is not None and running.phase == "print":
+            try:
+                await (marlin_sd.pause(port) if pause else marlin_sd.resume(port))
+            except (MarlinError, TimeoutError) as exc:
+                raise RequestError("printer_not_ready", f"the printer did not answer: {exc}") from None
+        elif pause:
+            port.pause()
+        else:
+            port.resume()
 
     @action("emergency_stop", description="M112 at once, ahead of everything queued; then heaters off.")
     async def emergency_stop(self, _args: NoArgs) -> dict[str, Any]:
@@ -411,64 +337,161 @@ class PrinterDevice(Device):
             self.host.clear_alert(self, code)
         return {"status": str(self.status), "firmware": self.port.firmware.name if self.port else None}
 
-    @action("queue", description="Jobs waiting on this printer, first to print first.")
-    async def queue(self, _args: NoArgs) -> dict[str, Any]:
-        running = self.running
-        return {"running": running.job.as_dict() if running else None,
-                "jobs": [j.as_dict() for j in self._store().queued(self.id)]}
-
-    @action("history", HistoryArgs, "Jobs that ended, newest first, with outcome and reason.")
-    async def history(self, args: HistoryArgs) -> dict[str, Any]:
-        return {"jobs": [j.as_dict() for j in self._store().history(self.id, args.limit, args.lesson_id)]}
-
     # --- running a job ---------------------------------------------------------------------------------------
     def _start_job(self, job: PrintJob, gcode: Gcode) -> None:
         # Someone has just confirmed the bed is clear: earlier warnings about the printer are answered.
         for code in ("printer_reset", "printer_timeout", "link_noise", "printer_lost"):
             self.host.clear_alert(self, code)
         running = _Running(job, gcode)
+        if job.print_from == "sd":
+            assert self.port is not None
+            running.card = CardJob(self.port, gcode, self.opts.sd_poll_s)
+            running.phase = "upload"
         self._reported_errors.clear()
         job.state, job.started, job.reason = "printing", now_iso(), ""
         job.lines_total = len(gcode.commands)
         self._store().save(job)
-        self.running = running
-        running.task = asyncio.create_task(self._run(running), name=f"print {job.id}")
+        self._launch(running)
         self.host.emit(self, "job_started", {"job": job.as_dict()})
+
+    def _launch(self, running: _Running) -> None:
+        self.running = running
+        running.task = asyncio.create_task(self._run(running), name=f"print {running.job.id}")
         self.set_status(Status.BUSY)
         self.changed()
+
+    async def _reattach(self) -> None:
+        """Card jobs a stopped daemon left `printing`: follow the one the printer still prints, settle the rest."""
+        store, port = self._store(), self.port
+        assert port is not None
+        for job in store.active(self.id):
+            position: tuple[int, int] | None = None
+            current: str | None = None
+            with contextlib.suppress(MarlinError, TimeoutError):
+                for _attempt in range(3):
+                    position = await marlin_sd.status(port)
+                    if position is not None:
+                        break
+                if position is not None and position != marlin_sd.NOT_PRINTING:
+                    current = await marlin_sd.current_file(port)
+            printing = position is not None and position != marlin_sd.NOT_PRINTING
+            if self.running is None and position is not None and printing and current in (None, job.printer_file):
+                gcode = await self._gcode_if_kept(job)
+                running = _Running(job, gcode or Gcode([], [], 0, [], 0.0, 0.0))
+                running.card = CardJob(port, gcode, self.opts.sd_poll_s)
+                running.card.name = job.printer_file
+                running.paused = job.state == "paused"
+                log.info("%s: re-attached to %s, printing %s from the card at byte %d of %d", self.id, job.id,
+                         job.printer_file, *position)
+                self._launch(running)
+                self.host.emit(self, "job_reattached", {"job": job.as_dict()})
+                continue
+            job.state, job.ended = "interrupted", now_iso()
+            if port.booted:
+                job.reason = (f"the printer restarted when its port was opened (boards with an auto-reset do), "
+                              f"which ended the print of {job.printer_file} from its card; check the bed")
+            else:
+                job.reason = (f"the printer was not printing {job.printer_file} from its card when the daemon came "
+                              "back: it ended while nobody was watching (finished, stopped at the printer, or "
+                              "switched off); check the bed")
+            store.save(job)
+            self.host.emit(self, "job_failed", {"job": job.as_dict(), "reason": job.reason})
+
+    async def _gcode_if_kept(self, job: PrintJob) -> Gcode | None:
+        """The job's file as it was uploaded, for progress by command and M73; None if it was deleted."""
+        item = self.host.uploads.get(job.file_id)
+        if item is None:
+            return None
+        try:
+            return await asyncio.to_thread(scan_gcode, item.path)
+        except (OSError, GcodeError):
+            return None
 
     async def _run(self, running: _Running) -> None:
         job = running.job
         port = self.port
         assert port is not None
         outcome, reason = "finished", ""
+        extra: dict[str, Any] = {}
+        detached = False
         try:
-            await port.stream(running.gcode.commands, lambda done: self._on_progress(running, done))
+            if running.card is None:
+                await port.stream(running.gcode.commands, lambda done: self._on_progress(running, done))
+            else:
+                await self._print_from_card(running, running.card)
         except asyncio.CancelledError:
             outcome, reason = "cancelled", "cancelled by request" if running.cancel_requested else "daemon stopping"
             if not running.cancel_requested:
                 outcome = "interrupted"
+                detached = running.card is not None and running.phase == "print"
+        except marlin_sd.CardError as exc:
+            outcome, reason = "failed", exc.message
+            extra = {"code": exc.code, "message": card_message(exc.code, exc.message).as_dict()}
         except MarlinError as exc:
             outcome = "interrupted" if isinstance(exc, BoardReset | PrinterLost) else "failed"
             reason = str(exc)
+            detached = isinstance(exc, PrinterLost) and running.card is not None and running.phase == "print"
         finally:
             self._record_lines(running)
+        self.running = None
+        if detached:
+            # The printer goes on from its card; the next start finds the job again with M27.
+            log.info("%s: %s goes on from the card without the daemon (%s)", self.id, job.id, reason)
+            if self.jobs is not None:
+                self.jobs.save(job)
+            self.changed()
+            return
         job.state, job.reason, job.ended = outcome, reason, now_iso()
         if outcome == "finished":
             job.progress = 100.0
         if self.jobs is not None:
             self.jobs.save(job)
-        self.running = None
         event = {"finished": "job_finished", "cancelled": "job_cancelled"}.get(outcome, "job_failed")
-        self.host.emit(self, event, {"job": job.as_dict(), "reason": reason}, Priority.EVENT)
+        self.host.emit(self, event, {"job": job.as_dict(), "reason": reason, **extra}, Priority.EVENT)
         if outcome == "cancelled" and port.connected:
             port.resume()
             with contextlib.suppress(MarlinError, TimeoutError):
+                if running.card is not None and running.phase == "print":
+                    await marlin_sd.abort(port)
                 for command in CANCEL_COMMANDS:
                     await port.command(command, timeout=self.opts.timeout_s)
         if self.status is Status.BUSY:
             self.set_status(Status.READY)
         self.changed()
+
+    async def _print_from_card(self, running: _Running, card: CardJob) -> None:
+        job = running.job
+        if running.phase == "upload":
+            name = await card.upload(job.file_name, lambda done: self._on_upload(running, done))
+            # Recorded before M24: from here a daemon that dies leaves a job the next start can find.
+            job.printer_file = name
+            self._store().save(job)
+            await card.start()
+            running.phase = "print"
+            # The ETA extrapolates printing time, not the upload's.
+            running.started = time.monotonic()
+            self.changed()
+        await card.follow(lambda position, size: self._on_card_position(running, card, position, size))
+
+    def _on_upload(self, running: _Running, done: int) -> None:
+        now = time.monotonic()
+        total = len(running.gcode.commands)
+        if now - running.last_event >= self.opts.progress_interval_s or done == total:
+            running.last_event = now
+            self.host.emit(self, "progress", {"job_id": running.job.id, "phase": "upload",
+                                              "upload_progress": round(100.0 * done / max(1, total), 1),
+                                              "progress": 0.0, "eta_s": None, "lines_sent": done,
+                                              "lines_total": total}, Priority.TELEMETRY)
+            self.changed()
+
+    def _on_card_position(self, running: _Running, card: CardJob, position: int, size: int) -> None:
+        done = card.done_index(position) if card.offsets else 0
+        if done > 0:
+            self._on_progress(running, min(done, len(running.gcode.commands)))
+            return
+        running.job.progress = 100.0 * position / max(1, size)
+        self._extrapolate(running)
+        self._publish_progress(running, position >= size)
 
     def _record_lines(self, running: _Running) -> None:
         port = self.port
@@ -483,7 +506,6 @@ class PrinterDevice(Device):
             _index, percent, remaining = gcode.m73[running.m73_index]
             running.m73 = (percent, remaining)
             running.m73_index += 1
-        elapsed = time.monotonic() - running.started - running.paused_total
         if running.m73 is not None:
             job.progress = float(running.m73[0])
             remaining_min = running.m73[1]
@@ -491,16 +513,24 @@ class PrinterDevice(Device):
         else:
             job.progress = 100.0 * gcode.offsets[done - 1] / max(1, gcode.total_bytes)
         if running.eta_s is None or running.m73 is None or running.m73[1] is None:
-            fraction = job.progress / 100.0
-            running.eta_s = elapsed * (1 - fraction) / fraction if fraction > 0.001 else None
+            self._extrapolate(running)
+        self._publish_progress(running, done == len(gcode.commands))
+
+    def _extrapolate(self, running: _Running) -> None:
+        elapsed = time.monotonic() - running.started - running.paused_total
+        fraction = running.job.progress / 100.0
+        running.eta_s = elapsed * (1 - fraction) / fraction if fraction > 0.001 else None
+
+    def _publish_progress(self, running: _Running, final: bool) -> None:
+        job = running.job
         now = time.monotonic()
-        if now - running.last_event >= self.opts.progress_interval_s or done == len(gcode.commands):
+        if now - running.last_event >= self.opts.progress_interval_s or final:
             running.last_event = now
             self._record_lines(running)
             if self.jobs is not None and now - running.last_saved >= 10.0:
                 running.last_saved = now
                 self.jobs.save(job)
-            self.host.emit(self, "progress", {"job_id": job.id, "progress": round(job.progress, 1),
+            self.host.emit(self, "progress", {"job_id": job.id, "phase": "print", "progress": round(job.progress, 1),
                                               "eta_s": round(running.eta_s) if running.eta_s is not None else None,
                                               "lines_sent": job.lines_sent, "lines_total": job.lines_total},
                            Priority.TELEMETRY)
@@ -537,8 +567,10 @@ class PrinterDevice(Device):
         code = _alert_code(exc)
         port = self.port
         heaters_off = self.opts.halt_policy != "none"
+        running = self.running
+        on_card = running is not None and running.card is not None and running.phase == "print"
         self.host.alert(self, code, "critical" if code == "printer_halted" else "warning",
-                        _message(code, str(exc), heaters_off))
+                        _message(code, str(exc), heaters_off, on_card))
         if port is not None and not isinstance(exc, BoardReset | PrinterLost):
             policy = self.opts.halt_policy
             if policy == "m112_heaters_off" and not (isinstance(exc, PrinterHalted) and "M112" in str(exc)):

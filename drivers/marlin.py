@@ -153,7 +153,15 @@ class MarlinPort:
         self.on_message: Callable[[str], None] | None = None
         #: An `Error:` in words the driver does not know; the print goes on.
         self.on_firmware_error: Callable[[str], None] | None = None
+        #: Called with every line from the printer before it is interpreted: card replies such as
+        #: `Done printing file` or `error writing to file` come between a command and its `ok`.
+        self.listeners: list[Callable[[str], None]] = []
+        #: While set, no `M105` is slipped in between lines: during an `M28` upload it would be
+        #: written into the file.
+        self.hold_polls = False
         self.failure: MarlinError | None = None
+        #: Whether the board announced a boot (`start`) during the last handshake.
+        self.booted = False
         self.advanced = False
         self.ok_after_resend: bool | None = None
         self._reader: asyncio.Task[None] | None = None
@@ -248,6 +256,8 @@ class MarlinPort:
             if wait_for_start and not self._started.is_set():
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._started.wait(), s.reset_wait_s)
+            # A board that printed `start` has just booted: whatever it was doing (a card print) is gone.
+            self.booted = self._started.is_set()
             self._started.clear()
             await self._quiet(0.03, 1.0)
             for _attempt in range(s.handshake_attempts):
@@ -434,6 +444,8 @@ class MarlinPort:
 
     def _handle(self, line: str) -> None:
         loop = asyncio.get_running_loop()
+        for listener in list(self.listeners):
+            listener(line)
         resend = parse_resend(line)
         if self._held_halt is not None:
             self._settle_held_halt(resend is not None)
@@ -684,7 +696,7 @@ class MarlinPort:
         """Firmware without auto-report is asked with M105; the reply slots in between job lines."""
         while True:
             await asyncio.sleep(self.settings.poll_s)
-            if self.connected and not self._autoreport and not self._inject:
+            if self.connected and not self._autoreport and not self._inject and not self.hold_polls:
                 with contextlib.suppress(MarlinError, TimeoutError):
                     await self.poll_temperatures()
 

@@ -23,9 +23,8 @@ ACTIVE = frozenset({"printing", "paused"})
 
 #: Marlin's MAX_CMD_SIZE is 96 bytes, line number and checksum included.
 MAX_COMMAND = 80
-
-
-
+#: Columns added after the first release, with their SQL type: old files get them on open.
+ADDED_COLUMNS = {"print_from": "TEXT DEFAULT 'stream'", "printer_file": "TEXT DEFAULT ''"}
 
 @dataclass
 class PrintJob:
@@ -46,6 +45,12 @@ class PrintJob:
     lines_sent: int = 0
     lines_resent: int = 0
     progress: float = 0.0
+    #: How the job reaches the printer: "stream" (line by line from the PC), "sd" (from the printer's
+    #: card) or "octoprint" (a print server streams it).
+    print_from: str = "stream"
+    #: The job's file on the printer's side, set once it is there and about to start: its 8.3 name on
+    #: the card, or its path on a print server. Such a job outlives the daemon.
+    printer_file: str = ""
 
     @property
     def outcome(self) -> str | None:
@@ -70,6 +75,10 @@ class JobStore:
             "reason TEXT, created TEXT, started TEXT, ended TEXT, lines_total INTEGER, lines_sent INTEGER, "
             "lines_resent INTEGER, progress REAL, seq INTEGER)")
         self.db.execute("CREATE INDEX IF NOT EXISTS jobs_printer_state ON jobs (printer, state)")
+        present = {row[1] for row in self.db.execute("PRAGMA table_info(jobs)")}
+        for column, sql_type in ADDED_COLUMNS.items():
+            if column not in present:
+                self.db.execute(f"ALTER TABLE jobs ADD COLUMN {column} {sql_type}")
 
     def close(self) -> None:
         self.db.close()
@@ -114,8 +123,12 @@ class JobStore:
         return [self._row(r) for r in rows]
 
     def interrupt_active(self, printer: str, reason: str) -> list[PrintJob]:
-        """Jobs left `printing` by a daemon that stopped: they did not finish, and must not resume."""
-        jobs = self.active(printer)
+        """Jobs left `printing` by a daemon that stopped: they did not finish, and must not resume.
+
+        A job the printer runs from its own copy (`printer_file` set: its card, a print server) is left
+        alone: the printer may still be printing it, and the device asks before it settles the record.
+        """
+        jobs = [job for job in self.active(printer) if not job.printer_file]
         for job in jobs:
             job.state, job.reason, job.ended = "interrupted", reason, now_iso()
             self.save(job)
@@ -147,6 +160,22 @@ class Gcode:
     m73: list[tuple[int, int, int | None]]
     max_hotend: float
     max_bed: float
+    #: The slicer's estimate of the print time: the first `M73 R`, else its comment; None if neither.
+    estimate_s: float | None = None
+
+
+#: PrusaSlicer `; estimated printing time (normal mode) = 1d 2h 3m 4s`, Cura `;TIME:3600`.
+PRUSA_TIME_RE = re.compile(r";\s*estimated printing time[^=]*=\s*((?:\d+[dhms]\s*)+)", re.IGNORECASE)
+CURA_TIME_RE = re.compile(r";TIME:(\d+)")
+UNIT_S = {"d": 86400, "h": 3600, "m": 60, "s": 1}
+
+
+def _comment_estimate(line: str) -> float | None:
+    match = PRUSA_TIME_RE.match(line)
+    if match:
+        return float(sum(int(n) * UNIT_S[u] for n, u in re.findall(r"(\d+)([dhms])", match.group(1))))
+    match = CURA_TIME_RE.match(line)
+    return float(match.group(1)) if match else None
 
 
 def scan_gcode(path: Path) -> Gcode:
@@ -155,11 +184,15 @@ def scan_gcode(path: Path) -> Gcode:
     m73: list[tuple[int, int, int | None]] = []
     peaks = {"hotend": 0.0, "bed": 0.0}
     position = 0
+    commented: float | None = None
     with path.open("rb") as handle:
         for number, raw in enumerate(handle, start=1):
             position += len(raw)
-            text = raw.decode("utf-8", "replace").split(";", 1)[0].strip()
+            line = raw.decode("utf-8", "replace")
+            text = line.split(";", 1)[0].strip()
             if not text:
+                if commented is None and ";" in line:
+                    commented = _comment_estimate(line.strip())
                 continue
             if len(text) > MAX_COMMAND:
                 raise GcodeError("line_too_long", f"line {number} has {len(text)} characters; printers take "
@@ -176,7 +209,9 @@ def scan_gcode(path: Path) -> Gcode:
                 m73.append((len(commands), int(words["P"]), remaining))
             commands.append(text)
             offsets.append(position)
-    return Gcode(commands, offsets, position, m73, peaks["hotend"], peaks["bed"])
+    first_r = next((r for _i, _p, r in m73 if r is not None), None)
+    estimate = first_r * 60.0 if first_r is not None else commented
+    return Gcode(commands, offsets, position, m73, peaks["hotend"], peaks["bed"], estimate)
 
 
 def check_limits(gcode: Gcode, max_hotend: float, max_bed: float) -> None:

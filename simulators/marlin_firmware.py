@@ -32,7 +32,9 @@ from dataclasses import dataclass
 
 from classroomd.drivers.marlin_protocol import checksum
 from classroomd.simulators.board_physics import Heater, Wire
+from classroomd.simulators.marlin_sdcard import CardReader, SdCard
 
+SD_COMMANDS = frozenset({"M20", "M21", "M22", "M23", "M24", "M25", "M27", "M28", "M30", "M524"})
 BUSY_COMMANDS = frozenset({"G28", "G29", "M109", "M190", "M400", "G4", "M600"})
 
 #: How firmwares refuse a line, by why it was refused: `sequence` (wrong number), `checksum`
@@ -97,12 +99,19 @@ class FirmwareProfile:
     #: One error line for every refused line, in place of the dialect's (same `{…}` fields):
     #: for wordings no dialect has, such as a firmware's unknown one.
     resend_error: str | None = None
+    #: Whether opening the port resets the board (after the first, power-on boot): 8-bit boards with
+    #: an auto-reset circuit do, on DTR; 32-bit boards with native USB (Prusa MK4, SKR, …) do not.
+    reset_on_open: bool = True
+    sd_present: bool = True
+    sd_capacity: int = 32 * 1024 * 1024
 
 
 @dataclass
 class QueuedCommand:
     number: int | None
     text: str
+    #: "serial" or "sd": commands read from the card get no `ok`.
+    source: str = "serial"
 
 
 @dataclass
@@ -161,9 +170,18 @@ class MarlinSimulator:
         self._to_board = Wire(p.baud, self._on_wire_bytes)
         self._to_host = Wire(p.baud, self._write_master)
         self._tasks: list[asyncio.Task[None]] = []
+        #: The card in the board's slot; it keeps its files across resets.
+        self.card = SdCard(p.sd_present, p.sd_capacity)
+        #: Commands run from the card, in order.
+        self.sd_executed: list[str] = []
         self._reset_state()
 
     # --- lifecycle ------------------------------------------------------------------
+    @property
+    def host_connected(self) -> bool:
+        """Whether a host holds the serial side open, as far as the board has noticed."""
+        return self._host_open
+
     async def start(self) -> str:
         self._loop = asyncio.get_running_loop()
         master, slave = os.openpty()
@@ -205,7 +223,8 @@ class MarlinSimulator:
             return
         self._host_open = True
         self._loop.add_reader(self._master, self._on_master_readable)
-        self.reset()
+        if self.stats.resets == 0 or self.profile.reset_on_open:
+            self.reset()
         if data:
             self._to_board.send(data)
 
@@ -260,10 +279,13 @@ class MarlinSimulator:
         self._relative = False
         self._autoreport_s = 0.0
         self._queue_changed = asyncio.Event()
+        #: Set when the card feeder may have something to do: a print started, or the queue made room.
+        self._sd_wake = asyncio.Event()
         self.halted = False
         self.halt_reason = ""
         self.hotend.target = self.bed.target = 0.0
         self.hotend.broken = self.bed.broken = False
+        self.reader = CardReader(self.card, self._say)
 
     def _stop_board(self) -> None:
         for task in self._tasks:
@@ -283,17 +305,14 @@ class MarlinSimulator:
     async def _boot(self, quiet: bool = False) -> None:
         p = self.profile
         await asyncio.sleep(p.boot_delay_s)
-        if quiet:
-            self._tasks.append(asyncio.ensure_future(self._process()))
-            self._tasks.append(asyncio.ensure_future(self._autoreport()))
-            return
-        self._to_host.send(p.boot_noise)
-        for line in ("start", "echo:Marlin 2.1.2.1", "echo: Last Updated: 2023-07-01 | Author: (simulator)",
-                     "echo:Compiled: Jul  1 2023", "echo: Free Memory: 4523  PlannerBufferBytes: 1232",
-                     "echo:SD card ok"):
-            self._say(line)
-        self._tasks.append(asyncio.ensure_future(self._process()))
-        self._tasks.append(asyncio.ensure_future(self._autoreport()))
+        if not quiet:
+            self._to_host.send(p.boot_noise)
+            for line in ("start", "echo:Marlin 2.1.2.1", "echo: Last Updated: 2023-07-01 | Author: (simulator)",
+                         "echo:Compiled: Jul  1 2023", "echo: Free Memory: 4523  PlannerBufferBytes: 1232",
+                         "echo:SD card ok" if self.card.present else "echo:SD init fail"):
+                self._say(line)
+        for job in (self._process, self._autoreport, self._sd_feed):
+            self._tasks.append(asyncio.ensure_future(job()))
 
     def halt(self, reason: str = "Printer halted. kill() called!") -> None:
         """What Marlin's kill() does: heaters off, motion stopped, one error line, then silence."""
@@ -487,7 +506,21 @@ class MarlinSimulator:
                 self._queue_changed.clear()
                 await self._queue_changed.wait()
             command = self.queue[0]
-            if command.number is not None:
+            code = command.text.split(" ", 1)[0].upper()
+            if self.reader.saving is not None and command.source == "serial":
+                # Marlin's queue writes lines to the open file instead of running them, until M29.
+                if code == "M29":
+                    self.reader.end_write()
+                else:
+                    self.reader.write(command.text)
+                self._ok()
+                self.queue.popleft()
+                self._pump()
+                self._sd_wake.set()
+                continue
+            if command.source == "sd":
+                self.sd_executed.append(command.text)
+            elif command.number is not None:
                 action = self.at_line.pop(command.number, None)
                 if action is not None:
                     self._inject(action)
@@ -498,18 +531,18 @@ class MarlinSimulator:
                 self.executed.append((command.number, command.text))
             else:
                 self.unnumbered.append(command.text)
-            code = command.text.split(" ", 1)[0].upper()
             keepalive = asyncio.ensure_future(self._keepalive()) if code in BUSY_COMMANDS else None
             try:
                 extra = await self._execute(command.text)
             finally:
                 if keepalive is not None:
                     keepalive.cancel()
-            if extra is not None:
+            if extra is not None and command.source == "serial":
                 self._ok(extra)
             if self.queue and self.queue[0] is command:
                 self.queue.popleft()
             self._pump()
+            self._sd_wake.set()
 
     def _inject(self, action: str) -> None:
         if action.startswith("say:"):
@@ -582,6 +615,8 @@ class MarlinSimulator:
             self._autoreport_s = num("S")
         elif code == "M73":
             self.progress = (int(num("P")), int(num("R")) if "R" in words else None)
+        elif code in SD_COMMANDS:
+            self._card_command(code, rest, words)
         elif code == "M117":
             self.message = rest
         elif code == "M112":
@@ -629,6 +664,53 @@ class MarlinSimulator:
                 return
             self._say(" " + self.temperature_report() + " W:?")
             await asyncio.sleep(self.profile.wait_report_interval_s)
+
+    def _card_command(self, code: str, rest: str, words: dict[str, str]) -> None:
+        reader = self.reader
+        if code == "M20":
+            reader.listing()
+        elif code == "M21":
+            reader.mount()
+        elif code == "M22":
+            reader.mounted = False
+        elif code == "M23":
+            reader.select(rest)
+        elif code == "M24":
+            reader.start()
+            self._sd_wake.set()
+        elif code == "M25":
+            reader.pause()
+        elif code == "M27":
+            reader.status(current_file="C" in words)
+        elif code == "M28":
+            reader.begin_write(rest)
+        elif code == "M30":
+            reader.delete(rest)
+        elif code == "M524":
+            reader.abort()
+            # The commands already read from the card are dropped with the print.
+            self.queue = deque(c for c in self.queue if c.source != "sd")
+
+    async def _sd_feed(self) -> None:
+        """Marlin's get_sdcard_commands: card lines fill the queue behind serial ones while printing."""
+        while True:
+            reader = self.reader
+            if not reader.printing or self.halted or len(self.queue) >= self.profile.bufsize:
+                self._sd_wake.clear()
+                await self._sd_wake.wait()
+                continue
+            line = reader.next_line()
+            if line is None:
+                if not any(c.source == "sd" for c in self.queue):
+                    reader.finished()
+                    continue
+                self._sd_wake.clear()
+                await self._sd_wake.wait()
+                continue
+            text = line.split(";", 1)[0].strip()
+            if text:
+                self.queue.append(QueuedCommand(None, text, "sd"))
+                self._queue_changed.set()
 
     def _report_firmware(self) -> None:
         p = self.profile

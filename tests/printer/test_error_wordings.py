@@ -88,7 +88,13 @@ async def test_a_real_halt_message_still_stops_all_sending(message: str, reason:
         sim.at_line[first + 40] = f"say:{message}"
         with pytest.raises(PrinterHalted, match=reason):
             await asyncio.wait_for(port.stream(moves(5000)), 10)
-        received = sim.stats.bytes_received
+        # Lines written just before the halt may still sit in the pty: let them arrive, then nothing more may.
+        received = -1
+        for _ in range(40):
+            if sim.stats.bytes_received == received:
+                break
+            received = sim.stats.bytes_received
+            await asyncio.sleep(0.1)
         await asyncio.sleep(0.3)
         assert sim.stats.bytes_received == received  # the board still answers, but is sent nothing more
         assert len(sim.executed) < first + 5000
