@@ -7,6 +7,7 @@ import hmac
 import io
 import json
 import time
+from collections.abc import Awaitable, Callable
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
@@ -14,13 +15,14 @@ from aiohttp import web
 from pydantic import ValidationError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from classroomd.central import queries
+from classroomd.central import accounts, dashboard, live, pages, queries, room_page
 from classroomd.central.ingester import Ingester
 from classroomd.central.models import AckIn
 
 ENGINE = web.AppKey("engine", AsyncEngine)
 TOKEN = web.AppKey("token", str)
 INGESTER = web.AppKey("ingester", object)
+LIVE = web.AppKey("live", live.Live)
 
 
 def _json(data: Any, status: int = 200) -> web.Response:
@@ -207,4 +209,45 @@ def build_app(engine: AsyncEngine, token: str, ingester: Ingester | None) -> web
     app.router.add_get("/api/v1/inventory.csv", inventory_csv)
     app.router.add_get("/api/v1/inventory/history", inventory_history)
     app.router.add_get("/api/v1/usage", usage)
+    _add_dashboard(app, engine)
     return app
+
+
+def _add_dashboard(app: web.Application, engine: AsyncEngine) -> None:
+    app[LIVE] = live.Live(engine)
+    Page = Callable[[AsyncEngine, web.Request, accounts.Account], Awaitable[web.StreamResponse]]
+
+    def signed_in(handler: Page) -> Callable[[web.Request], Awaitable[web.StreamResponse]]:
+        async def wrapped(request: web.Request) -> web.StreamResponse:
+            account = await pages.current(engine, request)
+            if account is None:
+                raise pages.to_login(request)
+            return await handler(engine, request, account)
+        return wrapped
+
+    async def live_feed(_engine: AsyncEngine, request: web.Request, _account: accounts.Account) -> web.StreamResponse:
+        return await live.stream(app[LIVE], request)
+
+    def public(handler: Callable[[AsyncEngine, web.Request], Awaitable[web.Response]]) -> Callable[
+            [web.Request], Awaitable[web.Response]]:
+        async def wrapped(request: web.Request) -> web.Response:
+            return await handler(engine, request)
+        return wrapped
+
+    async def start(_app: web.Application) -> None:
+        await accounts.ensure_tables(engine)
+
+    async def close_live(_app: web.Application) -> None:
+        await app[LIVE].close()
+
+    app.router.add_get("/", signed_in(dashboard.page))
+    app.router.add_get("/dashboard/live", signed_in(live_feed))
+    app.router.add_get("/alerts", signed_in(pages.alerts_page))
+    app.router.add_post("/alerts/{id}/ack", signed_in(pages.ack_post))
+    app.router.add_get("/inventory", signed_in(pages.inventory_page))
+    app.router.add_get("/rooms/{site}/{room}", signed_in(room_page.room_page))
+    app.router.add_get("/login", public(pages.login_page))
+    app.router.add_post("/login", public(pages.login_post))
+    app.router.add_post("/logout", public(pages.logout_post))
+    app.on_startup.append(start)
+    app.on_shutdown.append(close_live)

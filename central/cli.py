@@ -32,9 +32,23 @@ def add_parser(subparsers: Any) -> None:
     sim.add_argument("--health-interval", type=float, default=30.0)
     sim.add_argument("--event-interval", type=float, default=10.0,
                      help="mean seconds between one classroom's events (0: none)")
+    sim.add_argument("--churn", type=float, default=0.0,
+                     help="mean seconds between incidents across the fleet: a device fails and recovers, "
+                          "a classroom drops off and comes back (0: none)")
     sim.add_argument("--duration", type=float, default=0.0, help="seconds to run (0: until Ctrl+C)")
     sim.add_argument("--log-level", default="WARNING", choices=["DEBUG", "INFO", "WARNING", "ERROR"])
     sim.set_defaults(func=cmd_simulate)
+
+    acct = sub.add_parser("account", help="add a dashboard account or set its role and password")
+    acct.add_argument("name")
+    acct.add_argument("--role", required=True, choices=["viewer", "engineer", "admin"],
+                      help="viewer reads; engineer also acknowledges alerts; admin also provisions")
+    acct.add_argument("--password-stdin", action="store_true",
+                      help="read the password from standard input (default: make one and print it once)")
+    acct.add_argument("--config", help="TOML file with a [central] section")
+    acct.add_argument("--db", help="the database central runs on (default: in the state dir)")
+    acct.add_argument("--state-dir", help="default /var/lib/classroomd-central")
+    acct.set_defaults(func=cmd_account)
 
     prov = sub.add_parser("provision", help="broker credentials and ACL for a classroom (Mosquitto)")
     prov.add_argument("--site", required=True)
@@ -72,9 +86,42 @@ def cmd_simulate(args: argparse.Namespace) -> int:
 
     _logging(args.log_level)
     sim = Simulation(args.broker, args.classrooms, site_prefix=args.site_prefix,
-                     health_interval_s=args.health_interval, event_interval_s=args.event_interval)
+                     health_interval_s=args.health_interval, event_interval_s=args.event_interval,
+                     churn_interval_s=args.churn)
     asyncio.run(sim.run(args.duration or None))
     return 0
+
+
+def cmd_account(args: argparse.Namespace) -> int:
+    import secrets
+
+    from classroomd.central.accounts import AccountError
+    from classroomd.central.config import CentralConfigError, load
+    from classroomd.central.db import DatabaseError
+
+    password = sys.stdin.readline().rstrip("\n") if args.password_stdin else secrets.token_urlsafe(12)
+    try:
+        cfg = load(args.config, {"db": args.db, "state_dir": args.state_dir})
+        if cfg.db is None:
+            cfg.state_dir.mkdir(parents=True, exist_ok=True)
+        asyncio.run(_set_account(cfg.db_url, args.name, args.role, password))
+    except (AccountError, CentralConfigError, DatabaseError, OSError) as exc:
+        print(f"classroomd central account: {exc}", file=sys.stderr)
+        return 2
+    print(f"account {args.name!r} ({args.role}) saved" + ("" if args.password_stdin else f"; password: {password}"))
+    return 0
+
+
+async def _set_account(db_url: str, name: str, role: str, password: str) -> None:
+    from classroomd.central import accounts
+    from classroomd.central.db import open_database
+
+    engine = await open_database(db_url)
+    try:
+        await accounts.ensure_tables(engine)
+        await accounts.set_account(engine, name, role, password)
+    finally:
+        await engine.dispose()
 
 
 def cmd_provision(args: argparse.Namespace) -> int:

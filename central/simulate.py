@@ -24,6 +24,10 @@ DEVICES = (
 )
 
 
+#: what a real agent says when a device stops answering
+LOST = {"kk": "Құрылғы жауап бермейді", "ru": "Устройство не отвечает", "en": "The device does not answer"}
+
+
 def _now_iso() -> str:
     return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
 
@@ -36,6 +40,9 @@ class SimClassroom:
     session: int = 1
     health_interval_s: float = 30.0
     keepalive_s: int = 5
+    #: short for tests; a bench passes the agent's defaults (0.5, 60) to see its real back-off
+    reconnect_min_s: float = 0.2
+    reconnect_max_s: float = 2.0
     base_topic: str = "classroom"
     username: str | None = None
     password: str | None = None
@@ -62,7 +69,8 @@ class SimClassroom:
     def _new_client(self) -> None:
         settings = ClientSettings([BrokerUrl.parse(self.broker)], client_id=f"sim-{self.site}-{self.room}",
                                   username=self.username, password=self.password, keepalive_s=self.keepalive_s,
-                                  reconnect_min_s=0.2, reconnect_max_s=2)
+                                  reconnect_min_s=self.reconnect_min_s,
+                                  reconnect_max_s=self.reconnect_max_s)
         self.client = MqttClient(settings, Will(self.topics.agent, self._agent("offline")))
         self.client.on_connect.append(self._birth)
 
@@ -121,9 +129,9 @@ class SimClassroom:
         await self.publish(self.topics.availability(device), state.encode(), retain=True)
         await self.publish_inventory()
 
-    async def raise_alert(self, device: str, code: str) -> None:
+    async def raise_alert(self, device: str, code: str, message: dict[str, str] | None = None) -> None:
         body = {**self.envelope(f"alert/{device}-{code}"), "severity": "warning", "device": device, "code": code,
-                "message": {"kk": code, "ru": code, "en": code}, "since": _now_iso()}
+                "message": message or {"kk": code, "ru": code, "en": code}, "since": _now_iso()}
         await self.publish(self.topics.alert(f"{device}-{code}"), json.dumps(body).encode(), retain=True)
 
     async def clear_alert(self, device: str, code: str) -> None:
@@ -173,26 +181,73 @@ class SimClassroom:
 
 
 class Simulation:
+    """N classrooms on one event loop: each is an asyncio client, not a thread, so 2,000 fit on a
+    small machine."""
+
     def __init__(self, broker: str, classrooms: int, site_prefix: str = "sim-school",
-                 health_interval_s: float = 30.0, event_interval_s: float = 10.0) -> None:
+                 health_interval_s: float = 30.0, event_interval_s: float = 10.0,
+                 churn_interval_s: float = 0.0) -> None:
         self.rooms = [SimClassroom(broker, f"{site_prefix}-{i // 2 + 1:03d}", f"room-{i % 2 + 1}",
                                    session=random.randint(1, 50), health_interval_s=health_interval_s)
                       for i in range(classrooms)]
         self.event_interval_s = event_interval_s
+        #: mean seconds between incidents across the fleet (0: none): a device fails and
+        #: recovers, or a classroom drops off and comes back replaying what it kept
+        self.churn_interval_s = churn_interval_s
+        self._incidents: set[asyncio.Task[None]] = set()
 
     async def run(self, duration_s: float | None = None) -> None:
-        # Spread the connects the way a district's classrooms come up: not all in one instant.
-        for room in self.rooms:
-            await room.start()
-            await asyncio.sleep(random.uniform(0, 0.02))
+        # Spread the connects the way a district's classrooms come up: in small waves, not all
+        # in one instant and not one after another (2,000 in a row would take minutes).
+        for i in range(0, len(self.rooms), 50):
+            await asyncio.gather(*(room.start() for room in self.rooms[i:i + 50]))
+            await asyncio.sleep(random.uniform(0, 0.2))
         print(f"{len(self.rooms)} simulated classrooms connected to {self.rooms[0].broker if self.rooms else '-'}",
               flush=True)
         try:
-            await asyncio.wait_for(self._events(), duration_s)
+            await asyncio.wait_for(asyncio.gather(self._events(), self._churn()), duration_s)
         except TimeoutError:
             pass
         finally:
+            for task in self._incidents:
+                task.cancel()
+            await asyncio.gather(*self._incidents, return_exceptions=True)
             await asyncio.gather(*(room.stop() for room in self.rooms), return_exceptions=True)
+
+    async def _churn(self) -> None:
+        if self.churn_interval_s <= 0 or not self.rooms:
+            return
+        while True:
+            await asyncio.sleep(random.expovariate(1 / self.churn_interval_s))
+            room = random.choice(self.rooms)
+            incident = self._device_fails(room) if random.random() < 0.7 else self._drops_off(room)
+            task = asyncio.create_task(incident)
+            self._incidents.add(task)
+            task.add_done_callback(self._incidents.discard)
+
+    @staticmethod
+    async def _device_fails(room: SimClassroom) -> None:
+        device = random.choice(DEVICES)[0]
+        if room.availability.get(device) != "online" or not room.client.connected.is_set():
+            return
+        with contextlib.suppress(ConnectionError):
+            await room.set_availability(device, "offline")
+            await room.raise_alert(device, "lost", LOST)
+            await asyncio.sleep(random.uniform(20, 90))
+            await room.set_availability(device, "online")
+            await room.clear_alert(device, "lost")
+
+    @staticmethod
+    async def _drops_off(room: SimClassroom) -> None:
+        if not room.client.connected.is_set():
+            return
+        await room.kill()
+        await asyncio.sleep(random.uniform(30, 120))
+        # Back with the same session: the link came back, and what waited in the outbox follows.
+        await room.restart(new_session=False)
+        with contextlib.suppress(ConnectionError):
+            for _ in range(3):
+                await room.publish_event(replayed=True)
 
     async def _events(self) -> None:
         if self.event_interval_s <= 0 or not self.rooms:
