@@ -10,7 +10,8 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-URL_RE = re.compile(r"^(mqtt|mqtts|embedded)://[^:/\s]+(:\d{1,5})?$")
+from classroomd.config.broker_urls import URL_OPTIONAL_PORT_RE, check_urls
+
 LISTEN_RE = re.compile(r"^[^\s:]+:\d{1,5}$")
 
 
@@ -65,13 +66,7 @@ class CentralConfig(BaseModel):
     @field_validator("broker")
     @classmethod
     def _urls(cls, value: str | list[str]) -> str | list[str]:
-        urls = [value] if isinstance(value, str) else value
-        if not urls:
-            raise ValueError("at least one broker URL is needed")
-        for url in urls:
-            if not URL_RE.match(url):
-                raise ValueError(f"{url!r} is not a broker URL; expected mqtt://HOST:PORT or mqtts://HOST:PORT")
-        return value
+        return check_urls(value, URL_OPTIONAL_PORT_RE)
 
     @field_validator("http")
     @classmethod

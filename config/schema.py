@@ -8,6 +8,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, PlainSerializer, PlainValidator, WithJsonSchema, field_validator
 
+from classroomd.config.broker_urls import as_list, check_urls
 from classroomd.config.central_section import CentralConfig
 from classroomd.core import clock
 from classroomd.core.vocabulary import RESERVED_IDS, Kind
@@ -17,7 +18,6 @@ KindName = Annotated[Kind, PlainValidator(Kind), PlainSerializer(str, return_typ
                      WithJsonSchema({"type": "string", "description": "a registered device kind"})]
 
 ID_RE = re.compile(r"^[a-z0-9][a-z0-9-]{0,62}$")
-URL_RE = re.compile(r"^(mqtt|mqtts|embedded)://[^:/\s]+:\d{1,5}$")
 
 
 def usb_id(value: int | str | None) -> int | None:
@@ -34,10 +34,11 @@ class Strict(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
-class MqttConfig(Strict):
+class BrokerConnection(Strict):
+    """How to reach a broker: the keys `[mqtt]` and `[uplink]` share."""
+
     #: One URL or a list tried in order (fail-over).
     url: str | list[str] = "mqtt://127.0.0.1:1883"
-    base_topic: str = "classroom"
     username: str | None = None
     password: str | None = None
     ca_file: Path | None = None
@@ -52,16 +53,15 @@ class MqttConfig(Strict):
     @field_validator("url")
     @classmethod
     def _urls(cls, value: str | list[str]) -> str | list[str]:
-        urls = [value] if isinstance(value, str) else value
-        if not urls:
-            raise ValueError("at least one broker URL is needed")
-        for url in urls:
-            if not URL_RE.match(url):
-                raise ValueError(
-                    f"{url!r} is not a broker URL; expected mqtt://HOST:PORT, "
-                    "mqtts://HOST:PORT or embedded://HOST:PORT"
-                )
-        return value
+        return check_urls(value)
+
+    @property
+    def urls(self) -> list[str]:
+        return as_list(self.url)
+
+
+class MqttConfig(BrokerConnection):
+    base_topic: str = "classroom"
 
     @field_validator("base_topic")
     @classmethod
@@ -69,10 +69,6 @@ class MqttConfig(Strict):
         if not value or any(c in value for c in "#+") or value.startswith("/"):
             raise ValueError("base_topic must be a non-empty topic without wildcards")
         return value.rstrip("/")
-
-    @property
-    def urls(self) -> list[str]:
-        return [self.url] if isinstance(self.url, str) else list(self.url)
 
 
 class AgentConfig(Strict):
@@ -113,17 +109,10 @@ UPLINK_EVENTS = ("job_started", "job_finished", "job_failed", "job_cancelled", "
                  "timelapse_finished")
 
 
-class UplinkConfig(Strict):
+class UplinkConfig(BrokerConnection):
     """`[uplink]`: a second connection, to the district's broker, carrying only what the district reads."""
 
     url: str | list[str]
-    username: str | None = None
-    password: str | None = None
-    ca_file: Path | None = None
-    cert_file: Path | None = None
-    key_file: Path | None = None
-    tls_insecure: bool = False
-    client_id: str | None = None
     keepalive_s: int = Field(120, ge=5, le=3600)
     reconnect_min_s: float = Field(2.0, gt=0)
     reconnect_max_s: float = Field(300.0, gt=0)
@@ -137,15 +126,6 @@ class UplinkConfig(Strict):
     drain_rate_per_s: float = Field(5.0, ge=0)
     reconnect_jitter_s: float = Field(30.0, ge=0)
     inflight: int = Field(16, ge=1, le=1000)
-
-    @field_validator("url")
-    @classmethod
-    def _urls(cls, value: str | list[str]) -> str | list[str]:
-        return MqttConfig._urls(value)
-
-    @property
-    def urls(self) -> list[str]:
-        return [self.url] if isinstance(self.url, str) else list(self.url)
 
 
 class HttpConfig(Strict):
