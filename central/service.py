@@ -14,7 +14,7 @@ from classroomd.central import api, retention
 from classroomd.central.config import CentralConfig
 from classroomd.central.db import open_database
 from classroomd.central.ingester import Ingester
-from classroomd.central.token import load_or_create
+from classroomd.core.state_files import token as load_or_create
 
 log = logging.getLogger("classroomd.central")
 

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
-import os
-import secrets
 from pathlib import Path
+
+from classroomd.core.state_files import token, write_atomic
+
+__all__ = ["StateDirError", "next_session", "prepare", "token"]
 
 
 class StateDirError(Exception):
@@ -25,16 +27,6 @@ def prepare(path: Path) -> Path:
     return path
 
 
-def _write_atomic(path: Path, text: str, mode: int = 0o644) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, mode)
-    with os.fdopen(fd, "w") as handle:
-        handle.write(text)
-        handle.flush()
-        os.fsync(handle.fileno())
-    tmp.replace(path)
-
-
 def next_session(state_dir: Path) -> int:
     """Increment and return the session number; it survives restarts and crashes."""
     path = state_dir / "session"
@@ -43,19 +35,5 @@ def next_session(state_dir: Path) -> int:
     except (OSError, ValueError):
         previous = 0
     session = previous + 1
-    _write_atomic(path, f"{session}\n")
+    write_atomic(path, f"{session}\n")
     return session
-
-
-def token(state_dir: Path) -> str:
-    """The bearer token of the HTTP API, generated on first start, readable by the owner only."""
-    path = state_dir / "token"
-    try:
-        value = path.read_text().strip()
-        if value:
-            return value
-    except OSError:
-        pass
-    value = secrets.token_urlsafe(24)
-    _write_atomic(path, value + "\n", mode=0o600)
-    return value
