@@ -3,9 +3,12 @@
 # through a tree of symlinks laid out as the installed `classroomd` package.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-rm -rf build/typecheck && mkdir -p build/typecheck/classroomd
-cp classroomd/*.py classroomd/py.typed build/typecheck/classroomd/
+# TYPECHECK_DIR (a folder name under build/) lets several checks run at once without sharing a tree.
+dir=build/${TYPECHECK_DIR:-typecheck}
+root=$PWD
+rm -rf "$dir/classroomd" && mkdir -p "$dir/classroomd"
+cp classroomd/*.py classroomd/py.typed "$dir/classroomd/"
 for d in core services daemon drivers devices bus config simulators web central; do
-  ln -s "../../../$d" "build/typecheck/classroomd/$d"
+  ln -s "$root/$d" "$dir/classroomd/$d"
 done
-cd build/typecheck && ../../.venv/bin/mypy -p classroomd
+cd "$dir" && "$root/.venv/bin/mypy" -p classroomd
