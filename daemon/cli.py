@@ -92,11 +92,11 @@ def _demo_ports(config: Config) -> Config:
 
 
 async def _run(config: Config, demo: bool) -> int:
+    from classroomd.core.systemd_notify import SystemdNotifier
     from classroomd.daemon.agent import Agent
     from classroomd.daemon.demo import SimulatorProcess, SimulatorsFailed
     from classroomd.daemon.embedded_broker import BrokerPortBusy
     from classroomd.daemon.state_dir import StateDirError
-    from classroomd.daemon.systemd_notify import SystemdNotifier
     from classroomd.web.server import HttpPortBusy
 
     simulators = SimulatorProcess(Path(config.agent.state_dir) / "simulators",

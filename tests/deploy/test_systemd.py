@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from classroomd.daemon.systemd_notify import SystemdNotifier
+from classroomd.core.systemd_notify import SystemdNotifier
 from tests.support.mosquitto import Mosquitto, free_port
 
 ROOT = Path(__file__).resolve().parents[2]
