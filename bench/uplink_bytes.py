@@ -198,7 +198,8 @@ async def school_day(tmp: Path, speed: float, reconnects: int) -> None:
     up.subscribe("#")
     sims = await start_simulators(tmp / "sims", set())
     uplink = {"url": relay.url, "health_interval_s": 60 / speed, "reconnect_min_s": 0.05,
-              "reconnect_max_s": 0.2, "reconnect_jitter_s": 30 / speed, "drain_rate_per_s": 5 * speed}
+              "reconnect_max_s": 0.2, "reconnect_jitter_s": 30 / speed, "drain_rate_per_s": 5 * speed,
+              "first_connect_jitter_s": 20 / speed}
     cuts = [DAY_S * (i + 0.5) / reconnects for i in range(reconnects)]
     try:
         async with running(config(tmp / "day", school.url, 30 / speed, uplink), [s.config for s in sims]) as agent:

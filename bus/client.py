@@ -120,6 +120,9 @@ class ClientSettings:
     reconnect_min_s: float = 0.5
     reconnect_max_s: float = 60.0
     connect_timeout_s: float = 10.0
+    #: The first connect waits a random 0…this: classrooms that boot together at 08:00 must not
+    #: reach the district's broker in the same second.
+    first_connect_jitter_s: float = 0.0
 
 
 @dataclass
@@ -213,6 +216,10 @@ class MqttClient:
         attempt = 0
         index = 0
         try:
+            if self.settings.first_connect_jitter_s > 0:
+                delay = random.uniform(0, self.settings.first_connect_jitter_s)
+                log.info("first connect in %.1fs", delay)
+                await asyncio.sleep(delay)
             while not self._stopping:
                 url = self.settings.urls[index % len(self.settings.urls)]
                 try:

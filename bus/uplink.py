@@ -20,6 +20,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from classroomd.bus.broker_settings import client_settings
 from classroomd.bus.client import BrokerUrl, ClientSettings, MqttClient, NotConnected, Traffic, Will
 from classroomd.bus.outbox import Outbox
 from classroomd.config.schema import UplinkConfig
@@ -84,17 +85,8 @@ class DailyTraffic(Traffic):
 
 
 def uplink_settings(config: UplinkConfig, client_id: str) -> ClientSettings:
-    return ClientSettings(
-        urls=[BrokerUrl.parse(u) for u in config.urls], client_id=client_id,
-        username=config.username, password=config.password,
-        ca_file=str(config.ca_file) if config.ca_file else None,
-        cert_file=str(config.cert_file) if config.cert_file else None,
-        key_file=str(config.key_file) if config.key_file else None,
-        tls_insecure=config.tls_insecure, keepalive_s=config.keepalive_s,
-        reconnect_min_s=config.reconnect_min_s, reconnect_max_s=config.reconnect_max_s,
-        # A CONNACK over a congested rural link can take a while; giving up early only costs bytes.
-        connect_timeout_s=30.0,
-    )
+    # A CONNACK over a congested rural link can take a while; giving up early only costs bytes.
+    return client_settings(config, client_id, connect_timeout_s=30.0)
 
 
 class Uplink:

@@ -49,6 +49,8 @@ class BrokerConnection(Strict):
     keepalive_s: int = Field(30, ge=5, le=3600)
     reconnect_min_s: float = Field(0.5, gt=0)
     reconnect_max_s: float = Field(60.0, gt=0)
+    #: The first connect after start waits a random 0…this many seconds (0: at once).
+    first_connect_jitter_s: float = Field(0.0, ge=0, le=600)
 
     @field_validator("url")
     @classmethod
@@ -116,6 +118,8 @@ class UplinkConfig(BrokerConnection):
     keepalive_s: int = Field(120, ge=5, le=3600)
     reconnect_min_s: float = Field(2.0, gt=0)
     reconnect_max_s: float = Field(300.0, gt=0)
+    #: A district's schools boot together; their first connects spread over this many seconds.
+    first_connect_jitter_s: float = Field(20.0, ge=0, le=600)
     #: Compact health to the district this often; 60 s is about 0.6 MB a day.
     health_interval_s: float = Field(60.0, gt=0)
     #: Event names forwarded (any device); alerts always are.

@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 from pydantic import BaseModel, ConfigDict, Field
 
 from classroomd import __version__
+from classroomd.bus.broker_settings import client_settings
 from classroomd.bus.classroom_bus import ClassroomBus, dumps
 from classroomd.bus.client import BrokerUrl, MqttClient, Will
 from classroomd.bus.outbox import Outbox
@@ -34,7 +35,6 @@ from classroomd.daemon import state_dir as state_files
 from classroomd.daemon.embedded_broker import EmbeddedBroker
 from classroomd.daemon.hotplug import LISTED_ONLY, HotPlug
 from classroomd.daemon.lesson import LessonBook
-from classroomd.daemon.mqtt_settings import client_settings
 from classroomd.daemon.registry import Registry
 from classroomd.daemon.supervisor import Supervisor
 from classroomd.devices import device_class

@@ -209,9 +209,9 @@ def remote_from_args(args: argparse.Namespace) -> Any:
     With --config every `[mqtt]` setting applies (fail-over URLs, TLS client certificate,
     credentials); --broker replaces only the URLs.
     """
+    from classroomd.bus.broker_settings import client_settings
     from classroomd.bus.rpc import Remote, cli_client_id
     from classroomd.config.schema import MqttConfig
-    from classroomd.daemon.mqtt_settings import client_settings
 
     site, room = args.site, args.room
     mqtt = MqttConfig()
@@ -224,7 +224,7 @@ def remote_from_args(args: argparse.Namespace) -> Any:
     urls = [args.broker] if args.broker else None
     # Short waits: a person is watching the terminal, and fail-over must reach the last URL in time.
     settings = client_settings(mqtt, cli_client_id(), urls, reconnect_min_s=0.2, reconnect_max_s=1.0,
-                               connect_timeout_s=3.0)
+                               connect_timeout_s=3.0, first_connect_jitter_s=0.0)
     return Remote(settings, mqtt.base_topic, site, room)
 
 

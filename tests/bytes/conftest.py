@@ -72,6 +72,7 @@ async def classroom(tmp_path: Path) -> AsyncIterator[Any]:
         if uplink_url is not None:
             over["uplink"] = {"url": uplink_url, "reconnect_min_s": 0.2, "reconnect_max_s": 0.5,
                               "reconnect_jitter_s": 0, "drain_rate_per_s": 0, "health_interval_s": 1,
+                              "first_connect_jitter_s": 0,
                               **uplink}
         agent = Agent(agent_config(tmp_path, school_url, **over), demo_devices=devices)
         await agent.start()

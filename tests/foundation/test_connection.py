@@ -115,3 +115,41 @@ async def test_username_and_password(tmp_path: Path, make_agent: Any) -> None:
         await asyncio.wait_for(agent.client.publish("auth/check", b"ok", qos=1), 5)
     finally:
         broker.stop()
+
+
+async def test_the_first_connect_waits_its_drawn_share_of_the_jitter(mosquitto: Mosquitto,
+                                                                      monkeypatch: Any) -> None:
+    import random
+    import time
+
+    from classroomd.bus.client import BrokerUrl, ClientSettings, MqttClient
+    from classroomd.config.schema import Config
+
+    draws: list[tuple[float, float]] = []
+    real_uniform = random.uniform
+
+    def uniform(low: float, high: float) -> float:
+        draws.append((low, high))
+        return 1.5 if (low, high) == (0, 4.0) else real_uniform(low, high)
+
+    monkeypatch.setattr(random, "uniform", uniform)
+    for jitter in (4.0, 0.0):
+        draws.clear()
+        client = MqttClient(ClientSettings([BrokerUrl.parse(mosquitto.url)], f"t-jitter-{jitter}",
+                                           first_connect_jitter_s=jitter))
+        started = time.monotonic()
+        task = asyncio.create_task(client.run())
+        try:
+            await asyncio.wait_for(client.connected.wait(), 15)
+            waited = time.monotonic() - started
+        finally:
+            await client.stop()
+            await task
+        if jitter:
+            assert draws == [(0, 4.0)] and waited >= 1.5, (draws, waited)
+        else:
+            assert draws == [], "no jitter configured, yet a delay was drawn"
+    # Schools boot together: only the district uplink spreads its first connects by default.
+    config = Config.model_validate({"site": "s", "room": "r", "uplink": {"url": "mqtt://district:1883"}})
+    assert config.uplink is not None and config.uplink.first_connect_jitter_s == 20.0
+    assert config.mqtt.first_connect_jitter_s == 0.0
