@@ -12,15 +12,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from collections.abc import Callable
-from typing import Any, Literal, Protocol, runtime_checkable
+from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from classroomd.core.retry import RetryPolicy
-from classroomd.core.timestamps import now_iso
 from classroomd.devices.base import (
-    Device,
     DeviceHost,
     Kind,
     Localized,
@@ -30,7 +26,9 @@ from classroomd.devices.base import (
     Status,
     action,
 )
-from classroomd.drivers.evdev_input import BTN_TOUCH, EV_KEY, InputEvent, InputGone, InputSource, open_source
+from classroomd.devices.panel_content import ShowArgs
+from classroomd.devices.panel_focus import TEACHER, BoardFocus
+from classroomd.devices.panel_touch import PanelTouch
 from classroomd.drivers.mdc_secured import MdcLoginRefused, log_in
 from classroomd.drivers.panel_protocols import (
     MDC_TLS_BANNER,
@@ -51,16 +49,6 @@ NOT_RESPONDING = "not_responding"
 SECURED_PROTOCOL = "secured_protocol"
 #: How often the magic packet is sent again while waiting for a panel's control port (UDP may drop it).
 WOL_RESEND_S = 5.0
-#: Who holds the board when no device was handed it.
-TEACHER = "teacher"
-#: The kinds the teacher may hand the board to: they put their own content on it.
-HANDABLE = (Kind.GLOBE, Kind.TABLET, Kind.TOUCH_TABLE)
-#: The same note from a device at most once a second: a pen sends dozens of batches a second.
-NOTE_EVERY_S = 1.0
-HANDED_TEXT = {"kk": "Панель осы құрылғыға берілді", "ru": "Панель передана этому устройству",
-               "en": "The panel is handed to this device"}
-DRAWING_TEXT = {"kk": "сызып жатыр", "ru": "рисует", "en": "is drawing"}
-
 
 class PanelOptions(BaseModel):
     """Panel keys of a `[[devices]]` entry (besides `port`/`host`/`tcp_port`/`baud`/`profile`)."""
@@ -117,103 +105,6 @@ class MuteArgs(BaseModel):
     on: bool
 
 
-class ShowArgs(BaseModel):
-    """Exactly one of: a media id, a microscope's live stream, a card, or clear."""
-
-    model_config = ConfigDict(extra="forbid")
-    media: str | None = Field(None, description="a media id from a capture")
-    stream: str | None = Field(None, description="a microscope's device id: its live stream")
-    card: dict[str, Any] | None = Field(
-        None, description='a card: {"type": "print"|"country"|"text", ...}')
-    clear: bool | None = Field(None, description='true: the blank "eyes here" screen')
-
-    @model_validator(mode="after")
-    def _one(self) -> ShowArgs:
-        given = [k for k in ("media", "stream", "card", "clear") if getattr(self, k) not in (None, False)]
-        if len(given) != 1:
-            raise ValueError("give exactly one of media, stream, card or clear")
-        return self
-
-
-class HandArgs(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    device: str = Field(min_length=1, description="a globe, a tablet (its ink) or a touch table of this classroom")
-
-
-@runtime_checkable
-class FocusSource(Protocol):
-    """A device with something of its own to show the moment it is handed the board (a globe's last country)."""
-
-    def focus_content(self) -> dict[str, Any] | None:
-        """`show` arguments, or None for a plain "handed to" card."""
-
-
-class PanelTouch:
-    """The panel's touchscreen, watched only to report it: is it there, and is someone touching it.
-
-    It never grabs the node (touch belongs to the desktop), and a touchscreen that is
-    missing does not make the panel faulty: it is reported and reopened every few seconds.
-    """
-
-    def __init__(self, path: str, changed: Any, policy: Callable[[], RetryPolicy]) -> None:
-        self.path = path
-        self._changed = changed
-        self.policy = policy
-        self.source: InputSource | None = None
-        self.contacts = 0
-        self.touching = False
-        self.touches = 0
-        self.last_touch: str | None = None
-        self.problem = ""
-        self._reopen: asyncio.Task[None] | None = None
-
-    def open(self) -> None:
-        try:
-            source = open_source(self.path)
-        except (InputGone, OSError) as exc:
-            self._gone(str(exc))
-            return
-        self.source, self.problem, self.contacts = source, "", source.caps.max_contacts
-        source.start(self._events, self._gone)
-        self._changed()
-
-    def _events(self, batch: list[InputEvent]) -> None:
-        for event in batch:
-            if event.type == EV_KEY and event.code == BTN_TOUCH and bool(event.value) != self.touching:
-                self.touching = bool(event.value)
-                if self.touching:
-                    self.touches += 1
-                    self.last_touch = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
-                self._changed()
-
-    def _gone(self, reason: str) -> None:
-        self.source, self.touching, self.problem = None, False, reason
-        self._changed()
-        if self._reopen is None or self._reopen.done():
-            self._reopen = asyncio.create_task(self._reopen_loop(), name=f"touch-{self.path}")
-
-    async def _reopen_loop(self) -> None:
-        # Part of a panel that stays ready without it, so not the Supervisor's to reopen; the same back-off.
-        delays = self.policy().delays()
-        while self.source is None:
-            await asyncio.sleep(next(delays))
-            self.open()
-
-    def close(self) -> None:
-        if self._reopen is not None:
-            self._reopen.cancel()
-        if self.source is not None:
-            self.source.close()
-            self.source = None
-
-    def state(self) -> dict[str, Any]:
-        out: dict[str, Any] = {"source": self.path, "online": self.source is not None, "contacts": self.contacts,
-                               "touching": self.touching, "touches": self.touches, "last_touch": self.last_touch}
-        if self.problem:
-            out["problem"] = self.problem
-        return out
-
-
 class ControlError(Exception):
     """The panel did not do what was asked (no reply, garbage, or a refusal)."""
 
@@ -228,7 +119,7 @@ class ControlError(Exception):
         self.secured = secured
 
 
-class PanelDevice(Device):
+class PanelDevice(BoardFocus):
     kind = Kind.PANEL
     Options = PanelOptions
 
@@ -253,12 +144,6 @@ class PanelDevice(Device):
         self._profile_error: ProfileError | None = None
         #: Set when the display refused our PIN: not retried (it blocks after a few wrong ones).
         self._login_refused: str | None = None
-        #: The teacher's, or the id of the device the teacher handed the board to.
-        self.focus: str = TEACHER
-        self.focus_since: str = now_iso()
-        #: What the teacher had on the board when handing it over: `take_back` shows it again.
-        self.teacher_content: dict[str, Any] | None = None
-        self._noted: dict[str, tuple[object, float]] = {}
         cfg = self.config
         if cfg is not None and (cfg.port or cfg.host):
             try:
@@ -640,117 +525,14 @@ class PanelDevice(Device):
         self.host.emit(self, "shown", {"content": content, "steps": steps})
         return {"content": content, "steps": steps, "board": ack}
 
-    # --- focus: who may replace the board ----------------------------------------------------------
-    def focus_state(self) -> dict[str, Any]:
-        if self.focus == TEACHER:
-            return {"holder": TEACHER, "since": self.focus_since}
-        device = self.host.device(self.focus) if self._host is not None else None
-        return {"holder": self.focus, "kind": str(device.kind) if device else None,
-                "name": device.name if device else self.focus, "since": self.focus_since}
-
-    def _set_focus(self, holder: str) -> None:
-        self.focus, self.focus_since = holder, now_iso()
-        self.changed()
-        self.host.emit(self, "focus", self.focus_state())
-
-    @action("hand", HandArgs, "Hand the board to a device (a globe, a tablet's ink, a touch table): what it sends "
-                              "replaces the board until `take_back` or the teacher's next `show`.")
-    async def hand(self, args: HandArgs) -> dict[str, Any]:
-        device = self.host.device(args.device)
-        if device is None:
-            raise RequestError("unknown_device", f"no device {args.device!r} in this classroom")
-        if device.kind not in HANDABLE:
-            raise RequestError("invalid_arguments", f"{device.id} is a {device.kind}; the board can be handed to "
-                                                    "a globe, a tablet or a touch table")
-        own = device.focus_content() if isinstance(device, FocusSource) else None
-        shown = ShowArgs.model_validate(own or {"card": {"type": "text", "title": device.name,
-                                                         "text": HANDED_TEXT}})
-        before = self.host.board.current(self.id) if self.focus == TEACHER else self.teacher_content
-        result = await self._deliver(self._content(shown))  # a board that is not there: nothing changes
-        if "attach" in device.actions() and device.snapshot().get("attached_panel") != self.id:
-            await device.request("attach", {"panel": self.id})  # handed the board, its ink must reach it
-        self.teacher_content = before
-        self._set_focus(device.id)
-        return {**result, "focus": self.focus_state()}
-
-    @action("take_back", NoArgs, "Take the board back for the teacher: what the teacher showed before `hand` "
-                                 "returns.")
-    async def take_back(self, _args: NoArgs) -> dict[str, Any]:
-        if self.focus == TEACHER:
-            return {"focus": self.focus_state(), "content": self.host.board.current(self.id)}
-        content = self.teacher_content or self._content(ShowArgs(clear=True))
-        result = await self._deliver(content)
-        self.teacher_content = None
-        self._set_focus(TEACHER)
-        return {**result, "focus": self.focus_state()}
-
-    async def offer(self, device: Device, show: dict[str, Any], about: dict[str, str] | str) -> bool:
-        """A device asks for the board: shown when it holds the focus, else a note in the board's corner.
-
-        `about` is what the note says the device did (a country's names); False means not shown.
-        """
-        if self.focus != device.id:
-            self.note(device, about)
-            return False
-        await self._deliver(self._content(ShowArgs.model_validate(show)))
-        return True
-
-    def note(self, device: Device | str, about: dict[str, str] | str) -> None:
-        """A small note that passes by itself: the class sees the pupil's device is alive, the board stays."""
-        source = device if isinstance(device, str) else device.id
-        now = time.monotonic()
-        said, when = self._noted.get(source, (None, float("-inf")))
-        if self.opts.notes_s <= 0 or (said == about and now - when < NOTE_EVERY_S):
-            return
-        self._noted[source] = (about, now)
-        self.host.board.send(self.id, {"type": "note", "source": source,
-                                       "title": source if isinstance(device, str) else device.name,
-                                       "text": about, "ttl_s": self.opts.notes_s})
-
-    def _admit(self, message: dict[str, Any]) -> bool:
-        """The board hub's gate: ink reaches the board from the holder, or from anyone over the teacher's content.
-
-        A tablet drawing over the teacher's capture is part of the teacher's lesson, so it passes; over a
-        device the board was handed to, another device's ink would be a takeover, so it becomes a note.
-        """
-        source = message.get("source")
-        if message.get("type") != "ink" or not isinstance(source, str) or self.focus in (TEACHER, source):
-            return True
-        self.note(self.host.device(source) or source, DRAWING_TEXT)
-        return False
+    def _notes_s(self) -> float:
+        return self.opts.notes_s
 
     async def _wait_for_board(self) -> None:
         """A board in the panel's own browser connects only once the panel has woken up."""
         deadline = time.monotonic() + self.opts.board_timeout_s
         while self.host.board.connected(self.id) == 0 and time.monotonic() < deadline:
             await asyncio.sleep(0.1)
-
-    def _content(self, args: ShowArgs) -> dict[str, Any]:
-        lesson = self.host.lesson
-        base: dict[str, Any] = {"panel": self.id, "lesson": lesson.id if lesson else None,
-                                "ts": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
-        if args.media is not None:
-            item = self.host.media.get(args.media)
-            if item is None:
-                raise RequestError("unknown_media", f"no media {args.media!r} in this classroom's store",
-                                   {"step": "content"})
-            meta = item.meta
-            return {**base, "kind": "media", "media": item.id, "url": item.url, "thumb_url": item.thumb_url,
-                    "width": meta.get("width"), "height": meta.get("height"), "um_per_px": meta.get("um_per_px"),
-                    "magnification": meta.get("magnification"), "device": meta.get("device"),
-                    "caption": meta.get("caption") or "", "created": meta.get("created")}
-        if args.stream is not None:
-            scope = self.host.device(args.stream)
-            if scope is None:
-                raise RequestError("unknown_device", f"no device {args.stream!r} to stream from", {"step": "content"})
-            if scope.kind != Kind.MICROSCOPE:
-                raise RequestError("not_a_stream", f"{args.stream} is a {scope.kind}, not a microscope",
-                                   {"step": "content"})
-            return {**base, "kind": "stream", "device": scope.id, "name": scope.name,
-                    "url": f"/devices/{scope.id}/stream"}
-        if args.card is not None:
-            return {**base, "kind": "card", "card": args.card}
-        return {**base, "kind": "clear"}
 
     async def _wake_on_lan(self) -> bool:
         """Send the magic packet, then wait until the control port accepts; True if it had been closed."""
