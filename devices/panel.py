@@ -27,12 +27,10 @@ from classroomd.devices.base import (
     action,
 )
 from classroomd.devices.panel_content import ShowArgs
+from classroomd.devices.panel_control import ControlError, ControlPort, WakeTarget
 from classroomd.devices.panel_focus import TEACHER, BoardFocus
 from classroomd.devices.panel_touch import PanelTouch
-from classroomd.drivers.mdc_secured import MdcLoginRefused, log_in
 from classroomd.drivers.panel_protocols import (
-    MDC_TLS_BANNER,
-    Codec,
     Profile,
     ProfileError,
     Value,
@@ -40,15 +38,12 @@ from classroomd.drivers.panel_protocols import (
     codec_for,
     load_profile,
 )
-from classroomd.drivers.serial_link import LinkClosed, SerialLink, SerialSettings
-from classroomd.drivers.tcp_link import TcpLink
-from classroomd.drivers.wake_on_lan import BROADCAST, parse_mac, send_magic_packet
+from classroomd.drivers.serial_link import LinkClosed
+from classroomd.drivers.wake_on_lan import BROADCAST, parse_mac
 
 AWAKE = ("on",)
 NOT_RESPONDING = "not_responding"
 SECURED_PROTOCOL = "secured_protocol"
-#: How often the magic packet is sent again while waiting for a panel's control port (UDP may drop it).
-WOL_RESEND_S = 5.0
 
 class PanelOptions(BaseModel):
     """Panel keys of a `[[devices]]` entry (besides `port`/`host`/`tcp_port`/`baud`/`profile`)."""
@@ -105,18 +100,6 @@ class MuteArgs(BaseModel):
     on: bool
 
 
-class ControlError(Exception):
-    """The panel did not do what was asked (no reply, garbage, or a refusal)."""
-
-    def __init__(self, message: str, silent: bool = False, unreachable: bool = False,
-                 secured: bool = False) -> None:
-        super().__init__(message)
-        #: True when the panel did not answer at all (as opposed to answering "no").
-        self.silent = silent or unreachable or secured
-        #: True when the control port could not even be connected to (a panel asleep off the LAN).
-        self.unreachable = unreachable
-        #: True when a Samsung display wants its Secured Protocol login, which we lack or which failed.
-        self.secured = secured
 
 
 class PanelDevice(BoardFocus):
@@ -128,22 +111,17 @@ class PanelDevice(BoardFocus):
         assert isinstance(self.options, PanelOptions)
         self.opts: PanelOptions = self.options
         self.profile: Profile | None = None
-        self.codec: Codec | None = None
-        self.link: SerialLink | TcpLink | None = None
+        self.port: ControlPort | None = None
         self.power: str = "unknown"
         self.input: str | None = None
         self.volume: int | None = None
         self.mute: bool | None = None
         self.last_shown: dict[str, Any] | None = None
         self.last_contact: float | None = None
-        self._buffer = bytearray()
-        self._lock = asyncio.Lock()
         self._poller: asyncio.Task[None] | None = None
         self.touch = (PanelTouch(self.opts.touch, self.changed, lambda: self.host.retry_policy)
                       if self.opts.touch else None)
         self._profile_error: ProfileError | None = None
-        #: Set when the display refused our PIN: not retried (it blocks after a few wrong ones).
-        self._login_refused: str | None = None
         cfg = self.config
         if cfg is not None and (cfg.port or cfg.host):
             try:
@@ -151,45 +129,26 @@ class PanelDevice(BoardFocus):
             except ProfileError as exc:  # reported as the device's fault reason at start
                 self._profile_error = exc
             else:
-                self.codec = codec_for(self.profile, self.opts.display_id)
+                wol = (WakeTarget(self.opts.mac, self.opts.wol_address, self.opts.wol_port)
+                       if self.opts.mac else None)
+                self.port = ControlPort(self.profile, codec_for(self.profile, self.opts.display_id), cfg,
+                                        self.opts.mdc_pin, wol)
                 self.info.vendor, self.info.model = self.profile.vendor, self.profile.model
 
     # --- lifecycle --------------------------------------------------------------------------------
     @property
     def has_control(self) -> bool:
-        return self.codec is not None or self._profile_error is not None
+        return self.port is not None or self._profile_error is not None
 
-    def _make_link(self) -> SerialLink | TcpLink:
-        cfg = self.config
-        assert cfg is not None and self.profile is not None
-        spec = self.profile.link
-        if cfg.host:
-            port = cfg.tcp_port or spec.tcp_port
-            if port is None:
-                raise ProfileError(f"profile {self.profile.name} has no LAN port; set tcp_port in the device entry")
-            return TcpLink(cfg.host, port)
-        assert cfg.port is not None
-        return SerialLink(cfg.port, SerialSettings(
-            baud=cfg.baud or spec.baud, bytesize=spec.bytesize, parity=spec.parity, stopbits=spec.stopbits))
+    @property
+    def _control(self) -> ControlPort:
+        if self.port is None:
+            raise RequestError("no_control", f"panel {self.id} has no control port (no port or host in its entry)")
+        return self.port
 
     @property
     def _wakes_by_lan(self) -> bool:
-        """A LAN-controlled panel with a MAC: asleep, it may be off the LAN, and Wake-on-LAN brings it back."""
-        return bool(self.opts.mac and self.config is not None and self.config.host)
-
-    async def _open_link(self) -> None:
-        """Open the control link, logging in first where the display wants Samsung's Secured Protocol."""
-        assert self.link is not None and self.profile is not None
-        if self._login_refused is not None:
-            raise ControlError(self._login_refused, secured=True)
-        await self.link.open()
-        if isinstance(self.link, TcpLink) and self.profile.family == "mdc" and self.opts.mdc_pin:
-            try:
-                await log_in(self.link, self.opts.mdc_pin, self.profile.link.reply_timeout_s * 2)
-            except MdcLoginRefused as exc:
-                self._login_refused = f"{exc}; fix mdc_pin in the device entry and restart the daemon"
-                await self.link.close()
-                raise ControlError(self._login_refused, secured=True) from None
+        return self.port is not None and self.port.wakes_by_lan
 
     async def start(self, host: DeviceHost) -> None:
         await super().start(host)
@@ -199,9 +158,8 @@ class PanelDevice(BoardFocus):
             self.touch.open()
         host.board.set_gate(self.id, self._admit)
         if self.has_control:
-            self.link = self._make_link()
             try:
-                await self._open_link()  # a port that cannot be opened: the supervisor retries
+                await self._control.connect()  # a port that cannot be opened: the supervisor retries
             except LinkClosed:
                 if not self._wakes_by_lan:
                     raise
@@ -219,9 +177,8 @@ class PanelDevice(BoardFocus):
         if poller is not None:
             poller.cancel()
             await asyncio.gather(poller, return_exceptions=True)
-        if self.link is not None:
-            with contextlib.suppress(Exception):
-                await self.link.close()
+        if self.port is not None:
+            await self.port.close()
         if self.touch is not None:
             self.touch.close()
         if self._host is not None:
@@ -244,7 +201,7 @@ class PanelDevice(BoardFocus):
         try:
             await self._read_power_and_input()
         except ControlError as exc:
-            if self._wakes_by_lan and self._link_dropped(exc):
+            if self._wakes_by_lan and self._control.dropped(exc):
                 # Going to sleep, such a panel drops the connection: see whether it still listens at all.
                 try:
                     await self._read_power_and_input()
@@ -260,10 +217,6 @@ class PanelDevice(BoardFocus):
         else:
             self._responding()
 
-    def _link_dropped(self, exc: ControlError) -> bool:
-        return exc.silent and not exc.unreachable and not exc.secured and (
-            self.link is None or not self.link.is_open)
-
     def _asleep_off_lan(self) -> None:
         """A Wake-on-LAN panel whose control port is closed: in standby, not broken."""
         self._set_power("standby")
@@ -272,24 +225,13 @@ class PanelDevice(BoardFocus):
             self.host.clear_alert(self, NOT_RESPONDING)
 
     async def _read_power_and_input(self) -> None:
-        power = await self._query("power")
+        power = await self._control.query("power")
         self._set_power(str(power))
         if self.power in AWAKE and "input" in self._profile().commands:
-            current = str(await self._query("input"))
+            current = str(await self._control.query("input"))
             if current != self.input:
                 self.input = current
                 self.changed()
-
-    async def _ensure_link(self) -> None:
-        if self.link is None or not self.link.is_open:
-            if self.link is not None:
-                with contextlib.suppress(Exception):
-                    await self.link.close()  # release the dead fd before opening the port again
-            self.link = self._make_link()
-            try:
-                await self._open_link()
-            except (LinkClosed, OSError) as exc:
-                raise ControlError(str(exc), unreachable=True) from exc
 
     def _not_responding(self, reason: str) -> None:
         self.set_status(Status.FAULT, f"the panel does not answer on its control port: {reason}")
@@ -333,65 +275,13 @@ class PanelDevice(BoardFocus):
             raise RequestError("no_control", f"panel {self.id} has no control port (no port or host in its entry)")
         return self.profile
 
-    # --- the wire ---------------------------------------------------------------------------------
-    async def _exchange(self, what: What, value: Value | None) -> Value | None:
-        """Send one read or write and wait for the reply that belongs to it."""
-        assert self.codec is not None and self.profile is not None
-        codec = self.codec
-        request = codec.encode(what, value)
-        writing = value is not None
-        async with self._lock:
-            await self._ensure_link()
-            assert self.link is not None
-            link = self.link
-            self._buffer.clear()
-            link.discard_input()
-            heard = bytearray()  # everything that arrived, to tell line noise from silence
-            try:
-                await link.write(request)
-                async with asyncio.timeout(self.profile.link.reply_timeout_s):
-                    while True:
-                        frame = codec.take_frame(self._buffer)
-                        if frame is None:
-                            chunk = await link.read_some()
-                            heard += chunk
-                            self._buffer += chunk
-                            if MDC_TLS_BANNER in heard:
-                                # It greets every connection so: the next try reconnects and sees
-                                # whether Secured Protocol has been switched off meanwhile.
-                                await link.close()
-                                raise ControlError(
-                                    "the display uses Samsung's Secured Protocol (it opened with MDCSTART<<TLS>>): "
-                                    "set mdc_pin in its device entry to the PIN in its menu, or switch Secured "
-                                    "Protocol off on the panel", secured=True)
-                            continue
-                        answer = codec.parse(what, writing, frame)
-                        if not answer.matches:
-                            continue
-                        if not answer.ok:
-                            raise ControlError(f"{_show(request)} refused: {answer.error}")
-                        return answer.value
-            except TimeoutError:
-                said = f"; it sent only {_show(bytes(heard[-64:]))}" if heard else ""
-                raise ControlError(
-                    f"no reply to {_show(request)} within {self.profile.link.reply_timeout_s:g}s{said}",
-                    silent=not heard) from None
-            except LinkClosed as exc:
-                raise ControlError(str(exc), silent=True) from exc
-
-    async def _query(self, what: What) -> Value:
-        value = await self._exchange(what, None)
-        if value is None:
-            raise ControlError(f"the panel's reply to reading {what} carried no value")
-        return value
-
     async def _command(self, what: What, value: Value) -> None:
         """Write a setting; SMART echoes the new value, the binary families just acknowledge it."""
         if what != "power" and self.power not in (*AWAKE, "unknown"):
             raise RequestError("panel_standby", f"panel {self.id} is in {self.power}: switch it on first "
                                                 "(power on), only power commands work in standby")
         try:
-            await self._exchange(what, value)
+            await self._control.exchange(what, value)
         except ControlError as exc:
             if exc.silent:
                 self._control_lost(exc)
@@ -433,7 +323,7 @@ class PanelDevice(BoardFocus):
             "board_input": self.opts.input,
             "board_url": board_url,
             "boards": boards,
-            "control": (self.link.path if self.link is not None else "") if self.has_control else "none",
+            "control": (self.port.path if self.port is not None else "") if self.has_control else "none",
             "profile": self.profile.name if self.profile else None,
             "shown": (self.last_shown or {}).get("kind"),
             "touch": self.touch.state() if self.touch is not None else None,
@@ -446,7 +336,7 @@ class PanelDevice(BoardFocus):
         self._profile()
         if args.state == "on" and self._wakes_by_lan:
             try:
-                await self._wake_on_lan()
+                await self._control.wake_on_lan()
             except ControlError as exc:
                 raise RequestError("panel_not_responding", f"power: {exc}") from None
         await self._command("power", args.state)
@@ -488,9 +378,9 @@ class PanelDevice(BoardFocus):
             await self._read_power_and_input()
             if self.power in AWAKE:
                 if "volume" in profile.commands:
-                    self.volume = int(await self._query("volume"))
+                    self.volume = int(await self._control.query("volume"))
                 if "mute" in profile.commands:
-                    self.mute = bool(await self._query("mute"))
+                    self.mute = bool(await self._control.query("mute"))
         except ControlError as exc:
             if exc.silent:
                 self._control_lost(exc)
@@ -534,34 +424,6 @@ class PanelDevice(BoardFocus):
         while self.host.board.connected(self.id) == 0 and time.monotonic() < deadline:
             await asyncio.sleep(0.1)
 
-    async def _wake_on_lan(self) -> bool:
-        """Send the magic packet, then wait until the control port accepts; True if it had been closed."""
-        assert self.opts.mac is not None and self.profile is not None
-        timeout = self.profile.link.wake_timeout_s
-        deadline = time.monotonic() + timeout
-        sent_at: float | None = None
-        was_closed = False
-        while True:
-            if sent_at is None or time.monotonic() - sent_at >= WOL_RESEND_S:  # again in case UDP lost it
-                try:
-                    await send_magic_packet(self.opts.mac, self.opts.wol_address, self.opts.wol_port)
-                except OSError as exc:
-                    raise ControlError(f"cannot send Wake-on-LAN to {self.opts.wol_address}: {exc}",
-                                       unreachable=True) from exc
-                sent_at = time.monotonic()
-            try:
-                async with self._lock:
-                    await self._ensure_link()
-                return was_closed
-            except ControlError as exc:
-                if not exc.unreachable:
-                    raise
-                was_closed = True
-            if time.monotonic() > deadline:
-                raise ControlError(f"sent Wake-on-LAN to {self.opts.mac} but its control port did not open "
-                                   f"within {timeout:g}s", unreachable=True)
-            await asyncio.sleep(0.3)
-
     async def _wake(self) -> dict[str, Any]:
         """Step power: make sure the panel is on, waiting for it to come up from standby.
 
@@ -569,24 +431,24 @@ class PanelDevice(BoardFocus):
         """
         profile = self._profile()
         try:
-            woken_by_lan = self._wakes_by_lan and await self._wake_on_lan()
+            woken_by_lan = self._wakes_by_lan and await self._control.wake_on_lan()
             try:
                 await self._read_power_and_input()
             except ControlError as exc:
-                if not (self._wakes_by_lan and self._link_dropped(exc)):
+                if not (self._wakes_by_lan and self._control.dropped(exc)):
                     raise
-                woken_by_lan = await self._wake_on_lan()  # the old connection died as the panel fell asleep
+                woken_by_lan = await self._control.wake_on_lan()  # the old connection died as the panel fell asleep
                 await self._read_power_and_input()
             if self.power in AWAKE:
                 if woken_by_lan:
                     self._responding()
                     return {"step": "power", "done": "switched on", "via": "wake-on-lan"}
                 return {"step": "power", "done": "already on"}
-            await self._exchange("power", "on")
+            await self._control.exchange("power", "on")
             deadline = time.monotonic() + profile.link.wake_timeout_s
             while True:
                 with contextlib.suppress(ControlError):
-                    self._set_power(str(await self._query("power")))
+                    self._set_power(str(await self._control.query("power")))
                     if self.power in AWAKE:
                         break
                 if time.monotonic() > deadline:
@@ -606,7 +468,7 @@ class PanelDevice(BoardFocus):
         if self.input == wanted:
             return {"step": "input", "done": f"already on {wanted}"}
         try:
-            await self._exchange("input", wanted)
+            await self._control.exchange("input", wanted)
         except (ControlError, ProfileError) as exc:
             raise RequestError("panel_input_failed", f"step input: the panel did not switch to {wanted}: {exc}",
                                {"step": "input"}) from None
@@ -614,9 +476,3 @@ class PanelDevice(BoardFocus):
         self.changed()
         return {"step": "input", "done": f"switched to {wanted}"}
 
-
-def _show(data: bytes) -> str:
-    """Bytes as a readable quote for error messages (ASCII protocols stay legible)."""
-    if all(32 <= b < 127 or b in (9, 10, 13) for b in data):
-        return repr(data.decode("ascii"))
-    return data.hex(" ")
