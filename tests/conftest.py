@@ -47,3 +47,13 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
             reporter.ensure_newline()
             reporter.write_line("\n".join(lines), red=True)
         session.exitstatus = pytest.ExitCode.TESTS_FAILED
+
+
+# --- parallel runs (pytest-xdist, `--dist loadgroup`) ------------------------------------------------
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """One worker per test module: module-scoped fixtures (the Debian package build, the OctoPrint
+    virtualenv, a booted guest) are then made once and never by two workers into one folder.
+    A module that shares more than its own fixtures names its group itself (`xdist_group`)."""
+    for item in items:
+        if item.get_closest_marker("xdist_group") is None:
+            item.add_marker(pytest.mark.xdist_group(item.module.__name__ if item.module else item.nodeid))
