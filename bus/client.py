@@ -209,6 +209,13 @@ class MqttClient:
         if self._conn is not None and self.connected.is_set():
             self._conn.client.subscribe(topic_filter, qos)
 
+    def unsubscribe(self, topic_filter: str) -> None:
+        """Stop receiving on a filter now (UNSUBSCRIBE when connected) and after reconnects."""
+        known = any(f == topic_filter for f, _qos in self.subscriptions)
+        self.subscriptions[:] = [s for s in self.subscriptions if s[0] != topic_filter]
+        if known and self._conn is not None and self.connected.is_set():
+            self._conn.client.unsubscribe(topic_filter)
+
     async def run(self) -> None:
         """Connect, stay connected, reconnect with back-off; returns only when stopped."""
         self._loop = asyncio.get_running_loop()

@@ -8,11 +8,17 @@ a classroom to its own topics still works, and a room that was away converges to
 | `R/linked/invite/{site}/{room}` | yes | the hub's lesson for one invited room; empty when it ends |
 | `R/linked/board/{panel}` | yes | what the panel shows (`LinkedBoard`); empty when the lesson ends |
 | `R/linked/media/{id}` | yes | the remote copy of a picture, JPEG bytes; fetched only on demand |
-| `R/linked/offer` | yes | a picture offered to the hub's panel; empty when withdrawn or taken |
+| `R/linked/offer` | yes | a picture offered to the hub's panel, with a tiny thumbnail; empty when withdrawn |
+| `R/linked/answer/{site}/{room}` | yes | the hub's answer to that room's offer: shown or dismissed |
+| `R/linked/ink/{panel}` | no, QoS 0 | a batch of tablet ink on the panel's board (services/linked_ink.py) |
+| `R/linked/ink-state/{panel}` | yes | the panel's ink as it is now, for the current board; taken only when needed |
 
 A room subscribes to the invitations addressed to it (`{base}/+/+/linked/invite/{me}`), so a room
 that is not linked receives nothing. Media are fetched by subscribing to one id and dropping the
 subscription once it arrived, so a picture crosses a link once and a reconnect does not resend it.
+The ink snapshot likewise: a room subscribes to it after a reconnect or a lost batch, and drops the
+subscription once a snapshot made it current, so the hub's snapshots cost nothing while the live
+batches arrive.
 """
 
 from __future__ import annotations
@@ -23,7 +29,7 @@ import json
 import logging
 import re
 from collections.abc import Callable
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -70,11 +76,24 @@ class LinkedBoard(BaseModel):
     live: dict[str, Any] | None = Field(None, description="`{device, name}`: frames on `R/linked/live/{device}`")
 
 
+#: An offer's thumbnail is at most this many bytes (as base64 in the offer): a weak link carries it at once.
+MAX_THUMB_BYTES = 8 * 1024
+
+
 class Offer(BaseModel):
     model_config = ConfigDict(extra="forbid")
     seq: int
     lesson: str
     media: LinkedMedia
+    thumb: str | None = Field(None, max_length=(MAX_THUMB_BYTES + 2) // 3 * 4,
+                              description="the picture as a small JPEG (≤ 8 KB), base64: the hub's remote shows it")
+
+
+class Answer(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    lesson: str
+    seq: int = Field(description="the offer's seq")
+    state: Literal["shown", "dismissed"]
 
 
 class LiveAck(BaseModel):
@@ -83,7 +102,8 @@ class LiveAck(BaseModel):
     seq: int
 
 
-MODELS: dict[str, type[BaseModel]] = {"invite": Invite, "board": LinkedBoard, "offer": Offer, "live-ack": LiveAck}
+MODELS: dict[str, type[BaseModel]] = {"invite": Invite, "board": LinkedBoard, "offer": Offer, "live-ack": LiveAck,
+                                      "answer": Answer}
 
 
 def room_key(site: str, room: str) -> str:
@@ -120,6 +140,15 @@ class LinkedTopics:
     def live_ack(self, room: str | None = None) -> str:
         return f"{self.base}/{room or self.me}/linked/live-ack"
 
+    def answer(self, to: str, room: str | None = None) -> str:
+        return f"{self.base}/{room or self.me}/linked/answer/{to}"
+
+    def ink(self, panel: str, room: str | None = None) -> str:
+        return f"{self.base}/{room or self.me}/linked/ink/{panel}"
+
+    def ink_state(self, panel: str, room: str | None = None) -> str:
+        return f"{self.base}/{room or self.me}/linked/ink-state/{panel}"
+
     def parse(self, topic: str) -> tuple[str, str, str] | None:
         """`(room, what, rest)` of a linked topic, e.g. `("s/r", "board", "panel-1")`."""
         parts = topic.split("/")
@@ -144,6 +173,8 @@ class LinkedBus:
         self.on_live: Callable[[str, str, bytes], None] | None = None
         #: after each connect, so the owner can publish what the link missed
         self.on_connect: Callable[[], None] | None = None
+        #: (room, panel, payload, is the retained snapshot): ink of a followed hub
+        self.on_ink: Callable[[str, str, bytes, bool], None] | None = None
         self._fetches: dict[str, asyncio.Future[bytes]] = {}
         self._followed: set[str] = set()
         client.on_message = self._on_message
@@ -160,16 +191,26 @@ class LinkedBus:
 
     # --- following another room ---------------------------------------------------------------------
     def follow(self, room: str, boards: bool = True, offers: bool = False) -> None:
-        for wanted, topic in ((boards, self.topics.boards_of(room)), (offers, self.topics.offer(room)),
-                              (offers, self.topics.live_ack(room))):
+        for wanted, topic, qos in ((boards, self.topics.boards_of(room), 1), (offers, self.topics.offer(room), 1),
+                                   (offers, self.topics.live_ack(room), 1),
+                                   (boards, self.topics.answer(self.me, room), 1),
+                                   (boards, self.topics.ink("+", room), 0)):
             if wanted and topic not in self._followed:
                 self._followed.add(topic)
-                self.client.subscribe(topic, qos=1)
+                self.client.subscribe(topic, qos=qos)
 
     def unfollow(self, room: str) -> None:
-        # MqttClient can only forget a filter for the next connect; until then a cleared topic may still
-        # arrive, and the handler ignores rooms it no longer follows.
-        for topic in (self.topics.boards_of(room), self.topics.offer(room), self.topics.live_ack(room)):
+        for topic in (self.topics.boards_of(room), self.topics.offer(room), self.topics.live_ack(room),
+                      self.topics.answer(self.me, room), self.topics.ink("+", room), self.topics.ink_state("+", room)):
+            self._forget(topic)
+
+    def want_ink_state(self, room: str, wanted: bool) -> None:
+        """Take the hub's retained ink snapshots (after a reconnect or a lost batch) or stop taking them."""
+        topic = self.topics.ink_state("+", room)
+        if wanted and topic not in self._followed:
+            self._followed.add(topic)
+            self.client.subscribe(topic, qos=1)
+        elif not wanted and topic in self._followed:
             self._forget(topic)
 
     def follow_live(self, room: str, device: str) -> None:
@@ -186,7 +227,7 @@ class LinkedBus:
 
     def _forget(self, topic: str) -> None:
         self._followed.discard(topic)
-        self.client.subscriptions[:] = [s for s in self.client.subscriptions if s[0] != topic]
+        self.client.unsubscribe(topic)
 
     async def fetch_media(self, room: str, media_id: str) -> bytes:
         """The remote copy's bytes, waiting through link drops; cancel to give up (a newer show came)."""
@@ -208,10 +249,12 @@ class LinkedBus:
         """Publish retained state (None clears it); False when the link is down (publish again on connect).
 
         `what` is invite (name: the invited room), board (name: the panel), media (name: the id, body:
-        JPEG bytes) or offer (name unused).
+        JPEG bytes), offer (name unused), answer (name: the room that offered) or ink-state (name: the
+        panel, body: the snapshot's bytes).
         """
         topic = {"invite": lambda: self.topics.invite(name), "board": lambda: self.topics.board(name),
-                 "media": lambda: self.topics.media(name), "offer": lambda: self.topics.offer()}[what]()
+                 "media": lambda: self.topics.media(name), "offer": lambda: self.topics.offer(),
+                 "answer": lambda: self.topics.answer(name), "ink-state": lambda: self.topics.ink_state(name)}[what]()
         if body is None:
             payload = b""
         elif isinstance(body, bytes):
@@ -228,6 +271,14 @@ class LinkedBus:
         """A frame at QoS 0, not retained: a lost frame is replaced by the next, never resent."""
         try:
             await self.client.publish(self.topics.live(device), payload, qos=0)
+        except NotConnected:
+            return False
+        return True
+
+    async def send_ink(self, panel: str, payload: bytes) -> bool:
+        """A batch of ink at QoS 0: a lost one is made good by the snapshot, never resent."""
+        try:
+            await self.client.publish(self.topics.ink(panel), payload, qos=0)
         except NotConnected:
             return False
         return True
@@ -251,6 +302,10 @@ class LinkedBus:
         if parsed is None or self.on_state is None:
             return
         room, what, rest = parsed
+        if what in ("ink", "ink-state"):
+            if self.on_ink is not None and message.payload:
+                self.on_ink(room, rest, message.payload, what == "ink-state")
+            return
         if what == "live":
             if self.on_live is not None and message.topic in self._followed:
                 self.on_live(room, rest, message.payload)

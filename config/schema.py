@@ -6,7 +6,17 @@ import re
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, PlainSerializer, PlainValidator, WithJsonSchema, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    PlainSerializer,
+    PlainValidator,
+    ValidationError,
+    ValidationInfo,
+    WithJsonSchema,
+    field_validator,
+)
 
 from classroomd.config.broker_urls import as_list, check_urls
 from classroomd.config.central_section import CentralConfig
@@ -193,6 +203,27 @@ class DeviceConfig(BaseModel):
         return dict(self.model_extra or {})
 
 
+LINKED_ROOM_RE = re.compile(r"^[A-Za-z0-9_-]{1,64}/[A-Za-z0-9_-]{1,64}$")
+
+
+class LinkedConfig(Strict):
+    """`[linked]`: the classrooms a lesson here is linked with by default (docs/linked.md)."""
+
+    #: `{site}/{room}` linked when `lesson_start` names none (an explicit `"linked": []` links none)
+    rooms: list[str] = Field(default_factory=list, max_length=8)
+    #: "ask": the teacher accepts a linked room's offer on her remote; "always": it is shown at once
+    accept_offers: Literal["ask", "always"] = "ask"
+
+    @field_validator("rooms")
+    @classmethod
+    def _rooms(cls, value: list[str]) -> list[str]:
+        for room in value:
+            if not LINKED_ROOM_RE.match(room):
+                raise ValueError(f"{room!r} is not a classroom written as \"{{site}}/{{room}}\" "
+                                 "(e.g. \"kz-magnet/bio-7\")")
+        return list(dict.fromkeys(value))
+
+
 class Config(Strict):
     site: str = "demo-school"
     room: str = "demo-room"
@@ -203,6 +234,8 @@ class Config(Strict):
     uplink: UplinkConfig | None = None
     http: HttpConfig = HttpConfig()
     devices: list[DeviceConfig] = []
+    #: linked lessons: default rooms and how offers from them are accepted
+    linked: LinkedConfig = LinkedConfig()
     #: the district server's section (`classroomd central run`); the agent ignores it
     central: CentralConfig | None = None
 
@@ -211,4 +244,16 @@ class Config(Strict):
     def _segment(cls, value: str) -> str:
         if not value or any(c in value for c in "/#+"):
             raise ValueError("must be a non-empty topic segment without '/', '#' or '+'")
+        return value
+
+    @field_validator("linked")
+    @classmethod
+    def _not_linked_with_itself(cls, value: LinkedConfig, info: ValidationInfo) -> LinkedConfig:
+        me = f"{info.data.get('site')}/{info.data.get('room')}"
+        for index, room in enumerate(value.rooms):
+            if room == me:
+                # Raised as the nested model's error, so the message names `linked.rooms[i]` and its line.
+                raise ValidationError.from_exception_data("LinkedConfig", [{
+                    "type": "value_error", "loc": ("rooms", index), "input": room,
+                    "ctx": {"error": ValueError(f"{room!r} is this classroom itself (site/room)")}}])
         return value

@@ -75,6 +75,11 @@ class LinkedAcceptArgs(BaseModel):
     room: str = Field(description="`{site}/{room}` of the linked classroom whose offer to show")
 
 
+class LinkedDismissArgs(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    room: str = Field(description="`{site}/{room}` of the linked classroom whose offer to dismiss")
+
+
 class CaptureAndShowArgs(BaseModel):
     model_config = ConfigDict(extra="forbid")
     microscope: str
@@ -110,7 +115,9 @@ class AgentActions(ActionTarget):
     async def lesson_start(self, args: LessonStartArgs) -> dict[str, Any]:
         lesson = self.agent.lessons.start(args.subject, args.teacher, args.id)
         self.agent.lesson_changed()
-        linked = self.agent.linked.lesson_started(lesson.as_dict(), args.linked) if self.agent.linked else None
+        # No `linked` in the request: the config's [linked] rooms; an explicit [] links none.
+        rooms = args.linked if "linked" in args.model_fields_set else self.agent.config.linked.rooms
+        linked = self.agent.linked.lesson_started(lesson.as_dict(), rooms) if self.agent.linked else None
         return {"lesson": lesson.as_dict(), **({"linked": linked} if linked is not None else {})}
 
     @action("lesson_end", description="End the current lesson.")
@@ -130,6 +137,10 @@ class AgentActions(ActionTarget):
     @action("linked_accept", LinkedAcceptArgs, "Show a linked classroom's offered capture here (the hub).")
     async def linked_accept(self, args: LinkedAcceptArgs) -> dict[str, Any]:
         return await self.agent.linked_lesson().accept(args.room)
+
+    @action("linked_dismiss", LinkedDismissArgs, "Dismiss a linked classroom's offered capture (the hub).")
+    async def linked_dismiss(self, args: LinkedDismissArgs) -> dict[str, Any]:
+        return self.agent.linked_lesson().dismiss(args.room)
 
     @action("describe", DescribeArgs, "What each device exposes: properties, actions and their arguments.")
     async def describe(self, args: DescribeArgs) -> dict[str, Any]:
@@ -444,8 +455,10 @@ class Agent:
         me = f"{self.config.site}/{self.config.room}"
         self.linked = LinkedLesson(me, LinkedBus(client, self.config.mqtt.base_topic, me), lambda: self.media,
                                    self._state_dir / "linked.json", self._join_linked, self._leave_linked,
-                                   self._show_linked, frame=self._live_frame, show_board=self._show_linked_board)
+                                   self._show_linked, frame=self._live_frame, show_board=self._show_linked_board,
+                                   ink_here=self._ink_linked, accept_offers=self.config.linked.accept_offers)
         self.board.observers.append(self.linked.board_shown)
+        self.board.ink_observers.append(self.linked.ink_drawn)
         self._tasks.append(asyncio.create_task(client.run(), name="mqtt-linked"))
         self._linked_client = client
 
@@ -481,6 +494,11 @@ class Agent:
         """The hub's live microscope, served by this agent: straight to the boards (no local device to name)."""
         panels = [d.id for d in self.registry if d.kind == Kind.PANEL]
         await asyncio.gather(*(self.board.show(p, {**content, "panel": p}) for p in panels))
+
+    def _ink_linked(self, message: dict[str, Any]) -> None:
+        """The hub's tablet ink, on every panel here (they all show the hub's board)."""
+        for panel in (d.id for d in self.registry if d.kind == Kind.PANEL):
+            self.board.send(panel, message)
 
     async def _live_frame(self, device_id: str) -> tuple[bytes, float]:
         frames = getattr(self.registry.get(device_id), "frames", None)

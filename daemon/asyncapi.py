@@ -13,7 +13,7 @@ from typing import Any
 from pydantic import BaseModel
 
 from classroomd import __version__
-from classroomd.bus import payloads
+from classroomd.bus import linked, payloads
 from classroomd.devices.base import ActionTarget, Kind
 
 REF = "#/components/schemas/{model}"
@@ -29,6 +29,7 @@ def _schemas() -> dict[str, Any]:
     models: list[type[BaseModel]] = [
         payloads.AgentState, payloads.Health, payloads.InventoryItem, payloads.DeviceState, payloads.Event,
         payloads.Request, payloads.Response, payloads.LessonState, payloads.Alert, payloads.LessonStartArgs,
+        linked.Invite, linked.LinkedBoard, linked.Offer, linked.Answer, linked.LiveAck,
     ]
     out: dict[str, Any] = {}
     for model in models:
@@ -38,6 +39,13 @@ def _schemas() -> dict[str, Any]:
         out[model.__name__] = schema
     out["Inventory"] = {"type": "array", "items": {"$ref": REF.format(model="InventoryItem")}}
     out["Availability"] = {"type": "string", "enum": ["online", "offline"]}
+    out["LinkedJpeg"] = {"type": "string", "format": "binary", "description": "JPEG bytes"}
+    out["LinkedFrame"] = {"type": "string", "format": "binary",
+                          "description": "16 bytes (sequence, capture time in ms; big-endian u64 each), then a JPEG"}
+    out["LinkedInk"] = {"type": "string", "format": "binary",
+                        "description": "a batch of tablet ink (services/linked_ink.py): header `seq u32, batch u32, "
+                                       "flags u8`, then per stroke `key u16, first point u16, r g b u8, width×4 u8, "
+                                       "aspect×1000 u16, final u8, count u16` and count points `x:12 y:12 p:8`"}
     return out
 
 
@@ -94,15 +102,38 @@ def document() -> dict[str, Any]:
         "lesson": _channel(f"{b}/lesson", "LessonState", "Retained. The current lesson, or {}."),
         "alert": _channel(f"{b}/alert/{{alert_id}}", "Alert",
                           "Retained while active; an empty retained payload clears it."),
+        # Linked lessons (docs/linked.md): on the shared (district) broker, under the publishing room's root.
+        "linked_invite": _channel(f"{b}/linked/invite/{{to_site}}/{{to_room}}", "Invite",
+                                  "Retained. The hub's lesson for one invited room; empty when it ends."),
+        "linked_board": _channel(f"{b}/linked/board/{{panel}}", "LinkedBoard",
+                                 "Retained. What the hub's panel shows; linked rooms apply only the newest."),
+        "linked_media": _channel(f"{b}/linked/media/{{media_id}}", "LinkedJpeg",
+                                 "Retained. A picture's remote copy (≤ 100 KB), fetched once per room."),
+        "linked_offer": _channel(f"{b}/linked/offer", "Offer",
+                                 "Retained. A linked room's picture offered to the hub, with a thumbnail ≤ 8 KB."),
+        "linked_answer": _channel(f"{b}/linked/answer/{{to_site}}/{{to_room}}", "Answer",
+                                  "Retained. The hub's answer to that room's offer."),
+        "linked_live": _channel(f"{b}/linked/live/{{device_id}}", "LinkedFrame",
+                                "Not retained, QoS 0. The hub's live microscope, one frame in flight."),
+        "linked_live_ack": _channel(f"{b}/linked/live-ack", "LiveAck",
+                                    "Not retained, QoS 0. A linked room's receipt of a frame."),
+        "linked_ink": _channel(f"{b}/linked/ink/{{panel}}", "LinkedInk",
+                               "Not retained, QoS 0. Tablet ink on the hub's panel, a batch every 150 ms."),
+        "linked_ink_state": _channel(f"{b}/linked/ink-state/{{panel}}", "LinkedInk",
+                                     "Retained. The panel's ink now (flag 2), at most 1 s old; taken only after "
+                                     "a reconnect or a lost batch."),
     }
     for name in ("event", "request", "response", "alert"):
         for param in re.findall(r"{(\w+)}", channels[name]["address"]):
             channels[name]["parameters"].setdefault(param, {"description": param})
+    binary = {"LinkedJpeg": "image/jpeg", "LinkedFrame": "application/octet-stream",
+              "LinkedInk": "application/octet-stream", "Availability": "text/plain"}
     messages = {
-        name: {"name": name, "contentType": "text/plain" if name == "Availability" else "application/json",
+        name: {"name": name, "contentType": binary.get(name, "application/json"),
                "payload": {"$ref": REF.format(model=name)}}
         for name in ("AgentState", "Health", "Inventory", "DeviceState", "Availability", "Event", "Request",
-                     "Response", "LessonState", "Alert")
+                     "Response", "LessonState", "Alert", "Invite", "LinkedBoard", "LinkedJpeg", "Offer", "Answer",
+                     "LinkedFrame", "LiveAck", "LinkedInk")
     }
     operations = {
         f"publish_{name}": {"action": "send", "channel": {"$ref": f"#/channels/{name}"}}

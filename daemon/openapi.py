@@ -22,6 +22,7 @@ from classroomd.services.uploads import ID_RE as FILE_ID_RE
 
 REF = "#/components/schemas/{model}"
 DEVICE_ID = r"^[a-z0-9][a-z0-9-]{0,62}$"
+SEGMENT = r"^[A-Za-z0-9_-]{1,64}$"
 
 
 class Closed(BaseModel):
@@ -111,9 +112,48 @@ class LessonGallery(Closed):
     prints: list[dict[str, Any]]
 
 
+class LinkedOffer(Open):
+    """A linked room's offer waiting at the hub (`R/linked/offer`, docs/linked.md)."""
+
+    room: str = Field(description="`{site}/{room}` of the room that offers")
+    seq: int
+    lesson: str
+    media: dict[str, Any] = Field(description="the picture's description; its copy is fetched only on acceptance")
+    thumb: str | None = Field(None, description="a JPEG of at most 8 KB, base64")
+
+
+class MyOffer(Closed):
+    seq: int
+    media: str
+    state: str = Field(description="waiting, shown or dismissed")
+
+
+class LinkedStatus(Closed):
+    role: str | None = Field(description="hub, linked, or null when no linked lesson runs")
+    lesson: str | None = None
+    hub: str | None = None
+    rooms: list[str] = Field(description="the other rooms of the linked lesson")
+    line: dict[str, str] | None = Field(description="the board's \"linked with …\" line: kk, ru, en")
+    offers: list[LinkedOffer] = Field(description="hub: offers waiting for the teacher")
+    offer: MyOffer | None = Field(None, description="linked room: its own offer and the hub's answer")
+    bytes_up: int = Field(0, ge=0)
+    bytes_down: int = Field(0, ge=0)
+    unsent: int = Field(0, ge=0)
+
+
+class LinkedAccepted(Closed):
+    media: str = Field(description="the local copy's media id, now on this room's panels")
+    from_: str = Field(alias="from")
+
+
+class LinkedDismissed(Closed):
+    dismissed: str
+
+
 MODELS: tuple[type[BaseModel], ...] = (HttpError, Healthz, payloads.DeviceState, DeviceDetail, UploadedFile,
                                        UploadReply, UploadList, MediaItem, MediaListing, Deleted, Strokes,
-                                       Annotated, BoardCurrent, GalleryMedia, LessonGallery)
+                                       Annotated, BoardCurrent, GalleryMedia, LessonGallery, LinkedStatus,
+                                       LinkedAccepted, LinkedDismissed)
 
 
 def _schemas() -> dict[str, Any]:
@@ -135,7 +175,8 @@ def _json(model: str, description: str, array: bool = False) -> dict[str, Any]:
 def _errors(*statuses: int) -> dict[str, Any]:
     words = {400: "the request is malformed (`bad_json`, `invalid_arguments`, …)",
              401: "the token is missing or wrong (`unauthorized`)",
-             404: "no such thing (`unknown_device`, `unknown_media`, `unknown_file`)",
+             404: "no such thing (`unknown_device`, `unknown_media`, `unknown_file`, `not_linked`)",
+             409: "not now (`no_offer`: that room offers nothing; or why showing it failed)",
              413: f"the body is over its limit (`too_large`): {limits.MAX_HTTP_BODY_BYTES} bytes for JSON, "
                   "the upload limit for files"}
     out = {str(status): _json("HttpError", words[status]) for status in statuses}
@@ -161,6 +202,7 @@ TOKEN: list[dict[str, list[str]]] = [{"bearer": []}]
 
 def paths() -> dict[str, Any]:
     media_id = _path("media_id", MEDIA_ID_RE.pattern, "a capture's id")
+    room = [_path("site", SEGMENT, "the linked room's site"), _path("room", SEGMENT, "the linked room")]
     return {
         "/healthz": {"get": {"summary": "Liveness", "responses": {"200": _json("Healthz", "the daemon serves")}}},
         "/api/v1/devices": {"get": {"summary": "The inventory: every device's state",
@@ -219,6 +261,17 @@ def paths() -> dict[str, Any]:
             # Any id is answered, an unknown one with an empty gallery: an old lesson's link must not break.
             "parameters": [{**_path("lesson_id", "", "a lesson id"), "schema": {"type": "string", "minLength": 1}}],
             "responses": {"200": _json("LessonGallery", "the gallery"), **_errors(404)}}},
+        "/api/v1/linked": {"get": {
+            "summary": "The linked lesson: role, rooms, the board's line, offers, bytes (docs/linked.md)",
+            "responses": {"200": _json("LinkedStatus", "the linked lesson, or role null")}}},
+        "/api/v1/linked/offers/{site}/{room}/accept": {"post": {
+            "summary": "Show that linked room's offer on this room's panels (the hub)", "security": TOKEN,
+            "parameters": room,
+            "responses": {"200": _json("LinkedAccepted", "shown"), **_errors(401, 404, 409)}}},
+        "/api/v1/linked/offers/{site}/{room}/dismiss": {"post": {
+            "summary": "Dismiss that linked room's offer (the hub); the room is told", "security": TOKEN,
+            "parameters": room,
+            "responses": {"200": _json("LinkedDismissed", "dismissed"), **_errors(401, 404, 409)}}},
     }
 
 

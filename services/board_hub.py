@@ -60,6 +60,8 @@ class BoardHub:
         self._gates: dict[str, Gate] = {}
         #: told of every show (panel, content) once it is the panel's content: a linked lesson mirrors it
         self.observers: list[Callable[[str, dict[str, Any]], None]] = []
+        #: told of every device message (ink) the panel's gate let through: a linked lesson mirrors the ink
+        self.ink_observers: list[Callable[[str, dict[str, Any]], None]] = []
 
     # --- connections (used by web/board.py) ----------------------------------------------------------
     def attach(self, panel_id: str) -> BoardConnection:
@@ -116,6 +118,8 @@ class BoardHub:
         gate = self._gates.get(panel_id)
         if gate is not None and not gate(message):
             return 0
+        for observe in self.ink_observers:
+            observe(panel_id, message)
         boards = list(self._boards.get(panel_id, ()))
         for board in boards:
             board.put(message)

@@ -12,6 +12,7 @@ The MQTT side is a `LinkTransport` (bus/linked.py); this module knows no topics.
 from __future__ import annotations
 
 import asyncio
+import base64
 import contextlib
 import json
 import logging
@@ -20,6 +21,8 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from classroomd.core.vocabulary import RequestError
+from classroomd.services.linked_ink import InkReceiver, InkSender
+from classroomd.services.linked_ink import decode as decode_ink
 from classroomd.services.linked_live import LiveReceiver, LiveSender
 from classroomd.services.media import MediaStore
 
@@ -28,6 +31,8 @@ log = logging.getLogger("classroomd.linked")
 #: The remote copy's budget: a 1 Mbit/s link carries it in under a second.
 REMOTE_MAX_BYTES = 100_000
 REMOTE_MAX_WIDTH = 1280
+#: An offer's thumbnail (in the offer itself, so the hub's teacher sees it before anything else crosses)
+THUMB_MAX_BYTES = 8 * 1024
 #: The key a received picture carries in its sidecar: `{site}/{room}:{id}` of where it came from.
 ORIGIN_KEY = "linked_origin"
 
@@ -41,6 +46,7 @@ class LinkTransport(Protocol):
     on_state: Callable[[str, str, str, dict[str, Any] | None], None] | None
     on_connect: Callable[[], None] | None
     on_live: Callable[[str, str, bytes], None] | None
+    on_ink: Callable[[str, str, bytes, bool], None] | None
 
     @property
     def bytes_up(self) -> int: ...
@@ -54,6 +60,20 @@ class LinkTransport(Protocol):
     def unfollow_live(self, room: str, device: str) -> None: ...
     async def send_live(self, device: str, payload: bytes) -> bool: ...
     async def ack_live(self, device: str, seq: int) -> None: ...
+    async def send_ink(self, panel: str, payload: bytes) -> bool: ...
+    def want_ink_state(self, room: str, wanted: bool) -> None: ...
+
+
+def offer_thumb(jpeg: bytes) -> bytes:
+    """A thumbnail within THUMB_MAX_BYTES; blocking (call in a thread)."""
+    from classroomd.drivers.v4l_capture import scaled_jpeg
+
+    thumb = jpeg
+    for width, quality in ((200, 60), (160, 50), (120, 40), (80, 30)):
+        thumb = scaled_jpeg(jpeg, width, quality)
+        if len(thumb) <= THUMB_MAX_BYTES:
+            break
+    return thumb
 
 
 def remote_copy(jpeg: bytes, budget: int = REMOTE_MAX_BYTES,
@@ -100,7 +120,8 @@ class LinkedLesson:
                  join: Callable[[dict[str, Any]], None], leave: Callable[[str], None],
                  show_here: Callable[[dict[str, Any]], Awaitable[None]], *,
                  frame: Callable[[str], Awaitable[tuple[bytes, float]]] | None = None,
-                 show_board: Callable[[dict[str, Any]], Awaitable[None]] | None = None) -> None:
+                 show_board: Callable[[dict[str, Any]], Awaitable[None]] | None = None,
+                 ink_here: Callable[[dict[str, Any]], None] | None = None, accept_offers: str = "ask") -> None:
         self.me = me
         self.transport = transport
         self._media = media
@@ -126,15 +147,27 @@ class LinkedLesson:
         self._applying: asyncio.Task[None] | None = None
         self.offers: dict[str, dict[str, Any]] = {}
         self._taken: set[tuple[str, int]] = set()
+        self._answered: set[str] = set()
         #: a linked lesson this room left on its own
         self._left: str | None = None
         self._tasks: set[asyncio.Task[Any]] = set()
         self._publishing = asyncio.Lock()
         self._flushing = asyncio.Lock()
         self.shown_here = 0  # linked shows applied on this room's panels
+        #: "always": an offer is shown at once; "ask": it waits for the teacher (her remote)
+        self.accept_offers = accept_offers
+        #: linked room: its own offer and what the hub did with it (waiting, shown, dismissed)
+        self.my_offer: dict[str, Any] | None = None
+        #: hub: tablet ink on the mirrored boards; linked room: the hub's ink per (room, panel)
+        self.ink = InkSender(self._send_ink, lambda panel, payload: self._put("ink-state", panel, payload))
+        self._ink_here = ink_here
+        self._ink_in: dict[tuple[str, str], InkReceiver] = {}
+        #: linked room: the hub's board on this room's panels now, (room, panel, seq)
+        self._on_board: tuple[str, str, int] | None = None
         transport.on_state = self._arrived
         transport.on_connect = self._reconnected
         transport.on_live = self._live_arrived
+        transport.on_ink = self._ink_arrived
         self._load()
 
     # --- who we are in it ---------------------------------------------------------------------------
@@ -159,7 +192,7 @@ class LinkedLesson:
         return {"role": self.role, "lesson": self.invite["lesson"] if self.invite else None,
                 "hub": self.invite["hub"] if self.invite else None, "rooms": self.others(),
                 "line": {k: v.format(rooms=rooms) for k, v in LINE_TEXT.items()} if rooms else None,
-                "offers": [{"room": r, **o} for r, o in self.offers.items()],
+                "offers": [{"room": r, **o} for r, o in self.offers.items()], "offer": self.my_offer,
                 "bytes_up": self.transport.bytes_up, "bytes_down": self.transport.bytes_down, "unsent": self.unsent}
 
     def health(self) -> dict[str, Any]:
@@ -206,6 +239,11 @@ class LinkedLesson:
             self._put("invite", room, None)
         for panel in self._boards:
             self._put("board", panel, None)
+            self._put("ink-state", panel, None)
+        for room in self._answered:
+            self._put("answer", room, None)
+        self._answered.clear()
+        self.ink.forget()
         for media_id in self._sent_media:
             self._put("media", media_id, None)
         self._boards.clear()
@@ -218,8 +256,20 @@ class LinkedLesson:
         if self.role == "hub":
             self._seq += 1
             self._boards[panel] = {"seq": self._seq, "content": content}
+            self.ink.board_changed(panel, self._seq)
             self._live_for(content)
             self._spawn(self._publish_board(panel))
+
+    def _send_ink(self, panel: str, payload: bytes) -> None:
+        self._spawn(self.transport.send_ink(panel, payload))
+
+    def ink_drawn(self, panel: str, message: dict[str, Any]) -> None:
+        """The board hub's ink observer: tablet ink that reached this room's own boards."""
+        if self.role == "hub" and message.get("type") == "ink":
+            try:
+                self.ink.drawn(panel, message)
+            except (TypeError, ValueError) as exc:  # the hub's own boards must get their ink whatever this makes of it
+                log.warning("ink not mirrored: %s", exc)
 
     async def _publish_board(self, panel: str) -> None:
         async with self._publishing:  # in the order shown; a stale one is skipped below
@@ -266,6 +316,10 @@ class LinkedLesson:
 
     # --- publishing that survives a drop -----------------------------------------------------------
     def _reconnected(self) -> None:
+        if self.role == "linked" and self.invite is not None:  # batches were lost: take the ink as it is now
+            for receiver in self._ink_in.values():
+                receiver.reconnected()
+            self.transport.want_ink_state(self.invite["hub"], True)
         self._spawn(self._flush())
 
     def _put(self, what: str, name: str, body: dict[str, Any] | bytes | None) -> None:
@@ -301,6 +355,13 @@ class LinkedLesson:
                 self.offers.pop(room, None)
             else:
                 self.offers[room] = body
+                if self.accept_offers == "always":
+                    self._spawn(self.accept(room))
+        elif what == "answer" and self.role == "linked" and self.invite and room == self.invite["hub"]:
+            mine = self.my_offer
+            if rest == self.me and body is not None and mine is not None and body["seq"] == mine["seq"]:
+                mine["state"] = body["state"]
+                self._put("offer", "", None)  # answered: the hub needs it no more
 
     def _invited(self, hub: str, body: dict[str, Any] | None) -> None:
         if body is None:
@@ -321,6 +382,7 @@ class LinkedLesson:
         self._save()
         self._join(body)
         self.transport.follow(hub, boards=True)
+        self.transport.want_ink_state(hub, True)  # joined while the hub draws: its ink as it is now
         log.info("joined the linked lesson %s of %s", body["lesson"], hub)
 
     def _stop_following(self) -> None:
@@ -336,6 +398,9 @@ class LinkedLesson:
         if self._applying is not None:
             self._applying.cancel()
         self._applied.clear()
+        self._ink_in.clear()
+        self._on_board = None
+        self.my_offer = None
         self._stop_receiving()
 
     def _board_arrived(self, room: str, panel: str, body: dict[str, Any]) -> None:
@@ -357,6 +422,7 @@ class LinkedLesson:
                                     "url": f"/linked/live/{room}/{device}", "lesson": body["lesson"]})
             self._applied[(room, panel)] = body["seq"]
             self.shown_here += 1
+            self._board_applied(room, panel, body["seq"])
             return
         if kind == "media" and body.get("media"):
             local = await self._local_copy(room, body["media"])
@@ -377,6 +443,27 @@ class LinkedLesson:
             return
         self._applied[(room, panel)] = body["seq"]
         self.shown_here += 1
+        self._board_applied(room, panel, body["seq"])
+
+    # --- the hub's tablet ink on this room's boards --------------------------------------------------
+    def _board_applied(self, room: str, panel: str, seq: int) -> None:
+        self._on_board = (room, panel, seq)
+        receiver = self._ink_in.get((room, panel))
+        if receiver is not None and receiver.seq == seq and receiver.strokes and self._ink_here is not None:
+            self._ink_here(receiver.board())  # ink that came while the picture was on its way
+
+    def _ink_arrived(self, room: str, panel: str, payload: bytes, snapshot: bool) -> None:
+        if self.role != "linked" or self.invite is None or room != self.invite["hub"]:
+            return
+        batch = decode_ink(payload)
+        if batch is None:
+            return
+        receiver = self._ink_in.setdefault((room, panel), InkReceiver())
+        message = receiver.snapshot(batch) if snapshot else receiver.live(batch)
+        wanted = any(r.wanted is not None for (r_room, _p), r in self._ink_in.items() if r_room == room)
+        self.transport.want_ink_state(room, wanted)
+        if message is not None and self._on_board == (room, panel, receiver.seq) and self._ink_here is not None:
+            self._ink_here(message)
 
     def _cached(self, origin: str) -> str | None:
         store = self._media()
@@ -435,20 +522,45 @@ class LinkedLesson:
         described = await self._send_media(media_id)
         if described is None:
             raise RequestError("unknown_media", f"no media {media_id!r} in this classroom's store")
+        jpeg = await asyncio.to_thread(self._media().original_path(media_id).read_bytes)
+        thumb = await asyncio.to_thread(offer_thumb, jpeg)
         self._seq += 1
-        offer = {"seq": self._seq, "lesson": self.invite["lesson"], "media": described}
+        offer = {"seq": self._seq, "lesson": self.invite["lesson"], "media": described,
+                 "thumb": base64.b64encode(thumb).decode() if len(thumb) <= THUMB_MAX_BYTES else None}
         self._put("offer", "", offer)
+        self.my_offer = {"seq": self._seq, "media": media_id, "state": "waiting"}
         return {"offered": offer}
 
     async def accept(self, room: str) -> dict[str, Any]:
         offer = self.offers.get(room)
         if self.role != "hub" or offer is None:
             raise RequestError("no_offer", f"{room} has offered nothing to show")
-        local = await self._local_copy(room, offer["media"])
         self._taken.add((room, offer["seq"]))
         self.offers.pop(room, None)
-        await self._show_here({"media": local})
+        try:
+            local = await self._local_copy(room, offer["media"])
+            await self._show_here({"media": local})
+        except BaseException:
+            self._taken.discard((room, offer["seq"]))
+            self.offers.setdefault(room, offer)  # still there to accept again
+            raise
+        self._answer(room, offer, "shown")
         return {"media": local, "from": room}
+
+    def dismiss(self, room: str) -> dict[str, Any]:
+        """The hub's teacher says no: the offer goes from her remote, and the room is told."""
+        offer = self.offers.get(room)
+        if self.role != "hub" or offer is None:
+            raise RequestError("no_offer", f"{room} has offered nothing to show")
+        self._taken.add((room, offer["seq"]))
+        self.offers.pop(room, None)
+        self._answer(room, offer, "dismissed")
+        return {"dismissed": room}
+
+    def _answer(self, room: str, offer: dict[str, Any], state: str) -> None:
+        assert self.invite is not None
+        self._answered.add(room)
+        self._put("answer", room, {"lesson": self.invite["lesson"], "seq": offer["seq"], "state": state})
 
     # --- housekeeping --------------------------------------------------------------------------------
     def _spawn(self, coro: Any) -> asyncio.Task[Any]:
@@ -485,6 +597,7 @@ class LinkedLesson:
                 self.transport.follow(room, boards=False, offers=True)
         else:
             self.transport.follow(self.invite["hub"], boards=True)
+            self.transport.want_ink_state(self.invite["hub"], True)
 
     async def close(self) -> None:
         for task in list(self._tasks):

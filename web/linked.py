@@ -16,14 +16,14 @@ from classroomd.web.context import context, require_token
 from classroomd.web.errors import http_error
 
 
-def _linked(request: web.Request) -> LinkedLesson | None:
+def linked_lesson(request: web.Request) -> LinkedLesson | None:
     # The agent has it; WebContext does not promise it (a board-only test host has none).
     found = getattr(context(request), "linked", None)
     return found if isinstance(found, LinkedLesson) else None
 
 
 async def status(request: web.Request) -> web.Response:
-    linked = _linked(request)
+    linked = linked_lesson(request)
     if linked is None:
         return web.json_response({"role": None, "rooms": [], "line": None, "offers": []})
     return web.json_response(linked.status())
@@ -31,12 +31,24 @@ async def status(request: web.Request) -> web.Response:
 
 async def accept(request: web.Request) -> web.Response:
     require_token(request)
-    linked = _linked(request)
+    linked = linked_lesson(request)
     if linked is None:
         raise http_error(404, "not_linked", "linked lessons are not running in this agent")
     room = f"{request.match_info['site']}/{request.match_info['room']}"
     try:
         return web.json_response(await linked.accept(room))
+    except RequestError as exc:
+        raise http_error(409, exc.code, exc.message) from None
+
+
+async def dismiss(request: web.Request) -> web.Response:
+    require_token(request)
+    linked = linked_lesson(request)
+    if linked is None:
+        raise http_error(404, "not_linked", "linked lessons are not running in this agent")
+    room = f"{request.match_info['site']}/{request.match_info['room']}"
+    try:
+        return web.json_response(linked.dismiss(room))
     except RequestError as exc:
         raise http_error(409, exc.code, exc.message) from None
 
@@ -48,7 +60,7 @@ async def line_script(_request: web.Request) -> web.Response:
 
 async def live(request: web.Request) -> web.StreamResponse:
     """The hub's microscope as MJPEG, from the newest frame that crossed the link (the board's `<img>`)."""
-    linked = _linked(request)
+    linked = linked_lesson(request)
     room = f"{request.match_info['site']}/{request.match_info['room']}"
     receiver = linked.live if linked is not None else None
     if receiver is None or (receiver.room, receiver.device) != (room, request.match_info["device"]):
@@ -68,6 +80,7 @@ def routes() -> list[web.RouteDef]:
     return [
         web.get("/api/v1/linked", status),
         web.post("/api/v1/linked/offers/{site}/{room}/accept", accept),
+        web.post("/api/v1/linked/offers/{site}/{room}/dismiss", dismiss),
         web.get("/linked/line.js", line_script),
         web.get("/linked/live/{site}/{room}/{device}", live),
     ]

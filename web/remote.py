@@ -16,7 +16,7 @@ from typing import Any, Protocol, runtime_checkable
 from aiohttp import web
 
 from classroomd.core.vocabulary import Kind, RequestError
-from classroomd.web import board, pin, uploads
+from classroomd.web import board, linked, pin, uploads
 from classroomd.web.context import WebContext, context
 
 log = logging.getLogger("classroomd.remote")
@@ -27,7 +27,8 @@ REQUEST_TIMEOUT_S = 120.0  # as the MQTT router's: a print's first heat-up answe
 
 # What a teacher's PIN allows; anything else (reconnect a printer, rescan) is the engineer's.
 TEACHER_ACTIONS: dict[str, frozenset[str]] = {
-    "agent": frozenset({"lesson_start", "lesson_end", "capture_and_show"}),
+    "agent": frozenset({"lesson_start", "lesson_end", "capture_and_show",
+                        "linked_offer", "linked_accept", "linked_dismiss"}),
     str(Kind.MICROSCOPE): frozenset({"capture", "set"}),
     str(Kind.PANEL): frozenset({"power", "input", "volume", "mute", "show", "get"}),
     str(Kind.PRINTER): frozenset({"print", "start_next", "pause", "resume", "cancel", "history", "queue"}),
@@ -129,7 +130,22 @@ async def state(request: web.Request) -> web.Response:
         "pin_required": pin.pin_required(ctx),
         "teacher": pin.is_teacher(request),
         "devices": [d.snapshot() for d in ctx.all_devices()],
+        "linked": _linked_state(request),
     })
+
+
+def _linked_state(request: web.Request) -> dict[str, Any] | None:
+    """The linked lesson as the remote shows it: the hub's pending offers (each with its tiny thumbnail,
+    which came inside the offer: nothing else crosses the link before she accepts), or this room's own offer."""
+    lesson = linked.linked_lesson(request)
+    if lesson is None or lesson.role is None:
+        return None
+    status = lesson.status()
+    return {"role": status["role"], "hub": status["hub"], "rooms": status["rooms"], "line": status["line"],
+            "offers": [{"room": o["room"], "seq": o["seq"], "caption": o["media"].get("caption") or "",
+                        "thumb": f"data:image/jpeg;base64,{o['thumb']}" if o.get("thumb") else None}
+                       for o in status["offers"]],
+            "offer": status["offer"]}
 
 
 async def gallery(request: web.Request) -> web.Response:

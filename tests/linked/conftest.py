@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import aiohttp
 import cv2
 import numpy as np
 import pytest
@@ -122,3 +123,42 @@ async def colour_at(page: Page, selector: str) -> tuple[int, int, int]:
     shot = cv2.imdecode(np.frombuffer(await page.screenshot(), np.uint8), cv2.IMREAD_COLOR)
     b, g, r = shot[int(box["y"] + box["height"] / 2), int(box["x"] + box["width"] / 2)]
     return int(r), int(g), int(b)
+
+
+class BoardSocket:
+    """A board without a browser: the board's own WebSocket, acknowledging every show, keeping what came."""
+
+    def __init__(self, agent: Agent, panel: str = "panel-1") -> None:
+        self.url = f"{agent.http_base.replace('http', 'ws', 1)}/board/ws?panel={panel}"
+        self.messages: list[dict[str, Any]] = []
+        self._session: aiohttp.ClientSession | None = None
+        self._task: asyncio.Task[None] | None = None
+
+    async def __aenter__(self) -> BoardSocket:
+        self._session = aiohttp.ClientSession()
+        ws = await self._session.ws_connect(self.url)
+        self._task = asyncio.create_task(self._read(ws))
+        return self
+
+    async def _read(self, ws: aiohttp.ClientWebSocketResponse) -> None:
+        async for message in ws:
+            data = message.json()
+            self.messages.append(data)
+            if data.get("type") == "show":
+                await ws.send_json({"type": "ack", "id": data["id"], "kind": "test"})
+
+    def ink(self) -> list[dict[str, Any]]:
+        return [m for m in self.messages if m.get("type") == "ink"]
+
+    async def __aexit__(self, *_exc: object) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            await asyncio.gather(self._task, return_exceptions=True)
+        if self._session is not None:
+            await self._session.close()
+
+
+async def board_current(agent: Agent, panel: str = "panel-1") -> dict[str, Any]:
+    async with aiohttp.ClientSession() as http, http.get(f"{agent.http_base}/board/current?panel={panel}") as reply:
+        body: dict[str, Any] = await reply.json()
+        return body

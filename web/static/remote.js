@@ -26,6 +26,11 @@ const TEXT = {
     ready: "дайын", busy: "бос емес", fault: "ақау", lost: "ажыратылған", offline: "желіде жоқ", init: "іске қосылуда",
     unidentified: "анықталмаған", last_country: "Соңғы ел", touches: "Түртулер", no_panel: "Панель жоқ",
     hotend: "сопло", bed: "үстел", min: "мин", error: "Қате",
+    linked: "Байланыстағы сабақ", linked_hub: "Сіз жүргізесіз. Байланыстағы сыныптар:",
+    linked_from: "Сабақты жүргізетін мектеп:", offer_from: "Ұсыныс:", accept_offer: "Менің панелімде көрсету",
+    dismiss_offer: "Қабылдамау", offer_to_hub: "Негізгі мектепке ұсыну", my_offer: "Сіздің ұсынысыңыз:",
+    offer_waiting: "күтуде", offer_shown: "негізгі мектептің панелінде көрсетілді", offer_dismissed: "қабылданбады",
+    no_offers: "Ұсыныс жоқ",
   },
   ru: {
     title: "Пульт класса", unlock: "Ввести PIN", lesson: "Урок", no_lesson: "Урок не начат",
@@ -51,6 +56,11 @@ const TEXT = {
     ready: "готов", busy: "занят", fault: "неисправность", lost: "отключён", offline: "не в сети", init: "запуск",
     unidentified: "не определён", last_country: "Последняя страна", touches: "Касания", no_panel: "Нет панели",
     hotend: "сопло", bed: "стол", min: "мин", error: "Ошибка",
+    linked: "Связанный урок", linked_hub: "Вы ведёте. Связанные классы:",
+    linked_from: "Урок ведёт школа:", offer_from: "Предлагает:", accept_offer: "Показать на моей панели",
+    dismiss_offer: "Отклонить", offer_to_hub: "Предложить опорной школе", my_offer: "Ваше предложение:",
+    offer_waiting: "ожидает", offer_shown: "показано на панели опорной школы", offer_dismissed: "отклонено",
+    no_offers: "Предложений нет",
   },
   en: {
     title: "Classroom remote", unlock: "Enter PIN", lesson: "Lesson", no_lesson: "No lesson running",
@@ -76,12 +86,17 @@ const TEXT = {
     ready: "ready", busy: "busy", fault: "fault", lost: "unplugged", offline: "offline", init: "starting",
     unidentified: "unidentified", last_country: "Last country", touches: "Touches", no_panel: "No panel",
     hotend: "hotend", bed: "bed", min: "min", error: "Error",
+    linked: "Linked lesson", linked_hub: "You teach. Linked with:",
+    linked_from: "Taught from:", offer_from: "Offered by", accept_offer: "Show on my panel",
+    dismiss_offer: "Dismiss", offer_to_hub: "Offer to the hub", my_offer: "Your offer:",
+    offer_waiting: "waiting", offer_shown: "shown on the hub's panel", offer_dismissed: "dismissed",
+    no_offers: "No offers",
   },
 };
 
 const $ = (id) => document.getElementById(id);
 let lang = localStorage.getItem("classroomd.lang") || document.body.dataset.lang || "kk";
-let state = { devices: [], lesson: null, teacher: false, pin_required: false };
+let state = { devices: [], lesson: null, teacher: false, pin_required: false, linked: null };
 let afterPin = null;  // the action a PIN prompt interrupted, run once the PIN is accepted
 let pendingUpload = null;
 
@@ -153,6 +168,8 @@ function render() {
   $("lesson-end").disabled = !lesson;
   $("unlock").hidden = !state.pin_required || state.teacher;
 
+  renderLinked();
+
   const scopes = devicesOf("microscope");
   $("scope-card").hidden = scopes.length === 0;
   if (scopes.length) {
@@ -218,10 +235,60 @@ function render() {
   }));
 }
 
+// --- linked lesson: the hub's teacher decides on offers; a linked room offers and sees the answer ---
+function renderLinked() {
+  const linked = state.linked;
+  $("linked-card").hidden = !linked;
+  if (!linked) return;
+  $("linked-now").textContent = linked.role === "hub"
+    ? `${t("linked_hub")} ${(linked.rooms || []).join(", ")}` : `${t("linked_from")} ${linked.hub}`;
+  const offers = linked.role === "hub" ? (linked.offers || []) : [];
+  const key = JSON.stringify([lang, offers.map((o) => [o.room, o.seq])]);
+  if ($("offers").dataset.key !== key) {
+    $("offers").dataset.key = key;
+    $("offers").replaceChildren(...offers.map((o) => {
+      const row = document.createElement("div");
+      row.className = "offer";
+      row.dataset.room = o.room;
+      if (o.thumb) { const img = document.createElement("img"); img.src = o.thumb; img.alt = o.caption || o.room; row.append(img); }
+      const from = document.createElement("span");
+      from.className = "from";
+      from.textContent = `${t("offer_from")} ${o.room}${o.caption ? " · " + o.caption : ""}`;
+      const accept = document.createElement("button");
+      accept.type = "button"; accept.className = "primary accept"; accept.textContent = t("accept_offer");
+      accept.addEventListener("click", () => answerOffer("linked_accept", o.room, accept));
+      const dismiss = document.createElement("button");
+      dismiss.type = "button"; dismiss.className = "dismiss"; dismiss.textContent = t("dismiss_offer");
+      dismiss.addEventListener("click", () => answerOffer("linked_dismiss", o.room, dismiss));
+      row.append(from, accept, dismiss);
+      return row;
+    }));
+  }
+  const mine = linked.role === "linked" ? linked.offer : null;
+  $("my-offer").hidden = !mine;
+  if (mine) {
+    $("my-offer").dataset.state = mine.state;
+    $("my-offer").textContent = `${t("my_offer")} ${t("offer_" + mine.state)}`;
+  }
+}
+
+async function answerOffer(action, room, button) {
+  button.disabled = true;
+  const reply = await ask("agent", action, { room });
+  button.disabled = false;
+  if (!reply.ok) showError(reply.error); else { toast(t("done")); await refresh(); }
+}
+
+async function offerToHub(mediaId) {
+  const reply = await ask("agent", "linked_offer", { media: mediaId });
+  if (!reply.ok) showError(reply.error); else { toast(`${t("my_offer")} ${t("offer_waiting")}`); await refresh(); }
+}
+
 async function refresh() {
   const reply = await api("/api/v1/remote/state");
   if (reply.http !== 200) return;
-  const lessonChanged = (reply.body.lesson && reply.body.lesson.id) !== (state.lesson && state.lesson.id);
+  const lessonChanged = (reply.body.lesson && reply.body.lesson.id) !== (state.lesson && state.lesson.id)
+    || ((reply.body.linked && reply.body.linked.role) || null) !== ((state.linked && state.linked.role) || null);
   state = reply.body;
   render();
   if (lessonChanged || !refresh.galleryAt || Date.now() - refresh.galleryAt > 10000) await loadGallery();
@@ -246,7 +313,15 @@ async function loadGallery() {
     const notes = (m.annotations || 0);
     if (notes) { const s = document.createElement("span"); s.className = "notes"; s.textContent = `✎ ${notes}`; b.append(s); }
     b.addEventListener("click", () => showAgain(m.id));
-    return b;
+    if (!(state.linked && state.linked.role === "linked")) return b;
+    // A linked room's capture can go to the hub's panel: the hub's teacher decides on her remote.
+    const item = document.createElement("div");
+    item.className = "item";
+    const offer = document.createElement("button");
+    offer.type = "button"; offer.className = "offer"; offer.dataset.offer = m.id; offer.textContent = t("offer_to_hub");
+    offer.addEventListener("click", () => offerToHub(m.id));
+    item.append(b, offer);
+    return item;
   }));
   $("prints").replaceChildren(...prints.map((j) => {
     const li = document.createElement("li");
