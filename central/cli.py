@@ -60,6 +60,8 @@ def add_parser(subparsers: Any) -> None:
     prov.add_argument("--base-topic", default="classroom")
     prov.set_defaults(func=cmd_provision)
 
+    add_config_parser(sub)
+
 
 def _logging(level: str) -> None:
     logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
@@ -142,4 +144,29 @@ def cmd_provision(args: argparse.Namespace) -> int:
     print("# broker: add to mosquitto.conf once, then reload Mosquitto (systemctl reload mosquitto):\n"
           + "".join(f"#   {line}\n" for line in auth.mosquitto_conf().splitlines())
           + f"# central connects as {central.username!r}; its password is in {auth.directory / 'central.password'}")
+    return 0
+
+
+# --- config check: the packaged /etc/classroomd/central.toml, before `systemctl enable` --------------
+def add_config_parser(sub: Any) -> None:
+    config = sub.add_parser("config", help="central's configuration file")
+    config_sub = config.add_subparsers(dest="central_config_command", required=True)
+    check = config_sub.add_parser("check", help="validate the [central] section of a file")
+    check.add_argument("file")
+    check.set_defaults(func=cmd_config_check)
+
+
+def cmd_config_check(args: argparse.Namespace) -> int:
+    import re
+
+    from classroomd.central.config import CentralConfigError, load
+
+    try:
+        cfg = load(args.file)
+    except CentralConfigError as exc:
+        print(str(exc), file=sys.stderr)
+        return 1
+    database = re.sub(r"(://[^:/@]*):[^@]*@", r"\1:***@", cfg.db_url)  # a config check is often pasted
+    print(f"{args.file}: OK: central ({cfg.role}), database {database}, broker {', '.join(cfg.brokers)}, "
+          f"API on {cfg.http}")
     return 0

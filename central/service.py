@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import logging
 import signal
+from typing import Literal
 
 from aiohttp import web
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -15,6 +16,7 @@ from classroomd.central.config import CentralConfig
 from classroomd.central.db import open_database
 from classroomd.central.ingester import Ingester
 from classroomd.core.state_files import token as load_or_create
+from classroomd.core.systemd_notify import SystemdNotifier
 
 log = logging.getLogger("classroomd.central")
 
@@ -38,6 +40,8 @@ async def serve(cfg: CentralConfig, stop: asyncio.Event | None = None) -> None:
     ingester = Ingester(cfg, engine) if cfg.role in ("all", "ingest") else None
     runner: web.AppRunner | None = None
     tasks: list[asyncio.Task[None]] = []
+    notifier = SystemdNotifier()
+    watch: asyncio.Task[None] | None = None
     try:
         if ingester is not None:
             await ingester.start()
@@ -55,6 +59,7 @@ async def serve(cfg: CentralConfig, stop: asyncio.Event | None = None) -> None:
             if ingester.owns_state:
                 tasks.append(asyncio.create_task(_retention(cfg, engine), name="central-retention"))
         stopper = asyncio.create_task(stop.wait())
+        watch = await _systemd_ready(notifier, ingester, stopper)
         await asyncio.wait({stopper, *tasks[:1]}, return_when=asyncio.FIRST_COMPLETED)
         stopper.cancel()
         if ingester is not None:
@@ -65,6 +70,7 @@ async def serve(cfg: CentralConfig, stop: asyncio.Event | None = None) -> None:
             task.cancel()
         await asyncio.gather(*tasks[1:], return_exceptions=True)
     finally:
+        _systemd_stopping(notifier, watch)
         if runner is not None:
             await runner.cleanup()
         await engine.dispose()
@@ -91,3 +97,34 @@ async def _retention(cfg: CentralConfig, engine: AsyncEngine) -> None:
         except Exception:
             log.exception("retention failed; trying again later")
         await asyncio.sleep(cfg.retention_interval_s)
+
+
+# --- systemd notify (packaging/classroomd-central.service is Type=notify with a watchdog) ----------
+async def _systemd_ready(notifier: SystemdNotifier, ingester: Ingester | None,
+                         stopper: asyncio.Task[Literal[True]]) -> asyncio.Task[None] | None:
+    """READY once the API listens and the broker is connected; then watchdog pings from this loop."""
+    if not notifier.enabled:
+        return None
+    if ingester is not None:
+        # The district broker may be down when the server boots: wait a little for it, never for good.
+        connected = asyncio.create_task(ingester.client.connected.wait())
+        await asyncio.wait({connected, stopper}, timeout=10, return_when=asyncio.FIRST_COMPLETED)
+        connected.cancel()
+    notifier.ready(_status_line(ingester))
+    return asyncio.create_task(notifier.run(lambda: _status_line(ingester)), name="systemd-watchdog")
+
+
+def _systemd_stopping(notifier: SystemdNotifier, watch: asyncio.Task[None] | None) -> None:
+    notifier.stopping()
+    if watch is not None:
+        watch.cancel()
+
+
+def _status_line(ingester: Ingester | None) -> str:
+    """What `systemctl status classroomd-central` shows, e.g. "412 classrooms, broker connected"."""
+    if ingester is None:
+        return "API only"
+    broker = "broker connected" if ingester.client.connected.is_set() else "broker not connected"
+    if not ingester.owns_state:
+        return f"events lane, {broker}"
+    return f"{len(ingester.fleet.classrooms)} classrooms, {broker}"

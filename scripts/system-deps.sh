@@ -14,7 +14,7 @@ if [ "$mode" = test ]; then
   # systemd-analyze checks the service unit (tests/deploy); minimal images may lack systemd.
   have systemd-analyze || need+=(systemd)
   # The Debian package's build and install test (tests/deploy/test_deb.py).
-  for pkg in dh-virtualenv debhelper dh-exec python3-dev build-essential fakeroot debootstrap; do
+  for pkg in dh-virtualenv debhelper dh-exec python3-dev build-essential fakeroot debootstrap lintian; do
     installed "$pkg" || need+=("$pkg")
   done
   # umockdev fakes /sys, /dev and udev for the discovery and input tests;
