@@ -9,4 +9,11 @@ echo "== ruff"
 echo "== mypy"
 bash scripts/typecheck.sh
 echo "== pytest"
-exec .venv/bin/python -m pytest -q -ra --strict-skips "$@"
+# Two workers: most tests wait on brokers, browsers and child processes rather than compute, so two
+# run in about the time of one on two cores; each test module stays on one worker (tests/conftest.py).
+# CLASSROOMD_TEST_WORKERS=0 runs everything in this process (easier to debug).
+workers=${CLASSROOMD_TEST_WORKERS:-2}
+if [ "$workers" = 0 ]; then
+  exec .venv/bin/python -m pytest -q -ra --strict-skips "$@"
+fi
+exec .venv/bin/python -m pytest -q -ra --strict-skips -n "$workers" --dist loadgroup "$@"
