@@ -68,12 +68,14 @@ class InputDevice(Device):
 
     def _gone(self, reason: str) -> None:
         self.source = None
+        self.on_closed()
         self.lost(reason)
 
     async def stop(self) -> None:
         if self.source is not None:
             self.source.close()
             self.source = None
+        self.on_closed()
         if self.status in (Status.READY, Status.BUSY):
             self.set_status(Status.OFFLINE)
 
@@ -92,6 +94,9 @@ class InputDevice(Device):
 
     def on_events(self, batch: list[InputEvent]) -> None:
         raise NotImplementedError
+
+    def on_closed(self) -> None:
+        """The node is closed or gone: forget what was held on it (no release event will come)."""
 
     def input_properties(self) -> dict[str, Property]:
         return {

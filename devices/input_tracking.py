@@ -198,6 +198,13 @@ class MultiTouchTracker:
     def contacts(self) -> int:
         return len(self.slots)
 
+    def release_all(self) -> None:
+        """The device went away with fingers down: they are not on it any more."""
+        self.slots.clear()
+        self._pending.clear()
+        self._began = 0
+        self._dropping = False
+
 
 
 class PacedChanges:

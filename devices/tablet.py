@@ -85,6 +85,12 @@ class TabletDevice(InputDevice):
             raise InputGone(f"{caps.name or 'this node'} reports no pen (no ABS_X with BTN_TOOL_PEN/ABS_PRESSURE)")
         self.pen = PenTracker(caps)
 
+    def on_closed(self) -> None:
+        # Unplugged mid-stroke: the pen is neither near nor on a tablet that is gone.
+        self.last = None
+        self._stroke = []
+        self._unsent = []
+
     def on_events(self, batch: list[InputEvent]) -> None:
         assert self.pen is not None
         samples = self.pen.feed(batch)

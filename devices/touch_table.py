@@ -35,6 +35,12 @@ class TouchTableDevice(InputDevice):
             raise InputGone(f"{caps.name or 'this node'} is not a multi-touch (type B) device")
         self.touch = MultiTouchTracker(caps)
 
+    def on_closed(self) -> None:
+        # Unplugged with fingers down (the reader's ENODEV): no release comes, and a `lost` state
+        # still counting them would show contacts on a table that is not there.
+        if self.touch is not None:
+            self.touch.release_all()
+
     def on_events(self, batch: list[InputEvent]) -> None:
         assert self.touch is not None
         before = self.touch.contacts

@@ -377,7 +377,7 @@ class MarlinPort:
                 try:
                     await self.link.write(data)
                 except (LinkClosed, OSError) as exc:
-                    self._fault(PrinterLost(f"{self.link.path}: {exc}"))
+                    self._fault(PrinterLost(self._lost_reason(exc)))
                     break
 
     def _next_line(self) -> bytes | None:
@@ -440,7 +440,12 @@ class MarlinPort:
                 if line:
                     self._handle(line)
         except (LinkClosed, OSError) as exc:
-            self._fault(PrinterLost(f"{self.link.path}: {exc}"))
+            self._fault(PrinterLost(self._lost_reason(exc)))
+
+    def _lost_reason(self, exc: Exception) -> str:
+        # LinkClosed already names the port: an unplugged ftdi_sio port read as
+        # "/dev/ttyUSB0: /dev/ttyUSB0: Input/output error" in the device's reason.
+        return str(exc) if isinstance(exc, LinkClosed) else f"{self.link.path}: {exc}"
 
     def _handle(self, line: str) -> None:
         loop = asyncio.get_running_loop()
@@ -705,7 +710,8 @@ class MarlinPort:
         if self.failure is not None:
             return
         self.failure = exc
-        log.warning("%s: %s", self.link.path, exc)
+        text = str(exc)
+        log.warning("%s", text if text.startswith(self.link.path) else f"{self.link.path}: {text}")
         self._fail_waiters(exc)
         if self.on_fault is not None:
             self.on_fault(exc)

@@ -23,6 +23,19 @@ if [ "$mode" = test ]; then
   for pkg in umockdev gir1.2-umockdev-1.0 python3-gi chromium fonts-dejavu-core openssl postgresql; do
     installed "$pkg" || need+=("$pkg")
   done
+  # tests/vm boots a QEMU guest on Debian's kernel with the host's root shared over 9p: the
+  # kernel's real drivers (vivid, uinput, ftdi_sio, wacom) and the host's own udevd and rules;
+  # kmod gives the guest modprobe.
+  for pkg in qemu-system-x86 busybox-static udev kmod; do
+    installed "$pkg" || need+=("$pkg")
+  done
+  if ! installed linux-image-amd64; then
+    # The guest boots the busybox initramfs tests/vm builds, so where no initramfs tool is installed
+    # tiny-initramfs satisfies the kernel package instead of initramfs-tools; a machine that has
+    # one keeps it (tiny-initramfs conflicts with initramfs-tools and dracut).
+    installed initramfs-tools || installed dracut || installed tiny-initramfs || need+=(tiny-initramfs)
+    need+=(linux-image-amd64)
+  fi
 fi
 
 [ ${#need[@]} -eq 0 ] && exit 0

@@ -56,4 +56,7 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     A module that shares more than its own fixtures names its group itself (`xdist_group`)."""
     for item in items:
         if item.get_closest_marker("xdist_group") is None:
-            item.add_marker(pytest.mark.xdist_group(item.module.__name__ if item.module else item.nodeid))
+            module = item.module.__name__ if item.module else item.nodeid
+            # tests/vm shares one booted guest (a session fixture, sockets in build/vm/run) across modules.
+            group = "vm" if module.startswith("tests.vm.") else module
+            item.add_marker(pytest.mark.xdist_group(group))
