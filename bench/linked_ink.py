@@ -3,7 +3,7 @@
 Run: .venv/bin/python bench/linked_ink.py [seconds]   (default 20 of continuous drawing per link)
 
 Two agents in this process, one Mosquitto; the magnet's MQTT goes through the tests' shaping proxy
-(tests/linked/shaping_proxy.py) at 1 Mbit/s and then 256 kbit/s, 150 ms each way. The hub has a real
+(tests/support/link_proxy.py) at 1 Mbit/s and then 256 kbit/s, 150 ms each way. The hub has a real
 tablet device replaying a continuous 200 Hz pen recording (2 s spirals back to back), attached to the
 hub's panel once a capture is shown there and on the magnet. Each board is a WebSocket client of its
 agent's /board/ws, as the board page is. Latency runs from the tablet reading a pen report at the hub
@@ -31,7 +31,7 @@ from classroomd.drivers.evdev_input import EV_SYN, SYN_REPORT, InputEvent, write
 from classroomd.services.linked_ink import quantise  # noqa: E402
 from classroomd.simulators.input import PEN_CAPS, pen_stroke  # noqa: E402
 from tests.linked.conftest import HUB, MAGNET, BoardSocket, config, picture  # noqa: E402
-from tests.linked.shaping_proxy import ShapingProxy  # noqa: E402
+from tests.support.link_proxy import LinkProxy  # noqa: E402
 from tests.support.mosquitto import Mosquitto  # noqa: E402
 
 
@@ -56,7 +56,7 @@ def key(point: list[float] | tuple[float, ...]) -> int:
 async def run(name: str, rate_bps: float, seconds: float, work: Path) -> None:
     broker = Mosquitto(work / f"broker-{name}")
     broker.start()
-    link = ShapingProxy(broker.port, rate_bps=rate_bps, delay_s=0.15)
+    link = LinkProxy(broker.port, rate_bps=rate_bps, delay_s=0.15)
     await link.start()
     rec = work / f"pen-{name}.json"
     write_recording(rec, PEN_CAPS, recording(seconds))

@@ -4,7 +4,7 @@ Run: .venv/bin/python bench/linked_push.py [N]   (default 20 pushes per link)
 
 Two agents in this process, one Mosquitto, both lesson boards open in a headless Chromium (Debian's
 /usr/bin/chromium). The magnet's MQTT traffic goes through the tests' shaping proxy
-(tests/linked/shaping_proxy.py): first a clean link (no delay, no rate limit), then a degraded one
+(tests/support/link_proxy.py): first a clean link (no delay, no rate limit), then a degraded one
 (1 Mbit/s, 150 ms each way). Each push is a new 1920x1080 capture (~1 MB JPEG) shown on the hub's
 panel; the time runs from the hub's `show` request to the moment the magnet's panel has had its
 board acknowledge the copy as shown. Bytes per push are counted at the proxy (broker -> magnet).
@@ -31,7 +31,7 @@ from playwright.async_api import async_playwright  # noqa: E402
 from classroomd.daemon.agent import Agent  # noqa: E402
 from classroomd.simulators.microscope import start_demo  # noqa: E402
 from tests.linked.conftest import CHROMIUM, HUB, MAGNET, config, open_board, picture  # noqa: E402
-from tests.linked.shaping_proxy import ShapingProxy  # noqa: E402
+from tests.support.link_proxy import LinkProxy  # noqa: E402
 from tests.support.mosquitto import Mosquitto  # noqa: E402
 
 
@@ -43,7 +43,7 @@ def pct(values: list[float], p: float) -> float:
 async def run_link(name: str, rate_bps: float, delay_s: float, n: int, work: Path, browser: object) -> None:
     broker = Mosquitto(work / f"broker-{name}")
     broker.start()
-    link = ShapingProxy(broker.port, rate_bps=rate_bps, delay_s=delay_s)
+    link = LinkProxy(broker.port, rate_bps=rate_bps, delay_s=delay_s)
     await link.start()
     hub = Agent(config(work / f"hub-{name}", HUB, broker.url))
     magnet = Agent(config(work / f"magnet-{name}", MAGNET, link.url))
@@ -91,7 +91,7 @@ async def run_link(name: str, rate_bps: float, delay_s: float, n: int, work: Pat
 async def run_live(name: str, rate_bps: float, work: Path, browser: object) -> None:
     broker = Mosquitto(work / f"broker-live-{name}")
     broker.start()
-    link = ShapingProxy(broker.port, rate_bps=rate_bps, delay_s=0.15)
+    link = LinkProxy(broker.port, rate_bps=rate_bps, delay_s=0.15)
     await link.start()
     scope = await start_demo(work / "sim")
     hub = Agent(config(work / f"hub-live-{name}", HUB, broker.url), demo_devices=[scope.config])

@@ -48,7 +48,7 @@ from classroomd.simulators.base import DemoDevice
 from classroomd.simulators.globe import GlobeSimulator
 from classroomd.simulators.input import PEN_CAPS, TOUCH_CAPS
 from classroomd.simulators.printer import vase_gcode
-from tests.bytes.proxy import Uplink as Relay
+from tests.support.link_proxy import LinkProxy
 from tests.support.mosquitto import Mosquitto, free_port
 from tests.support.probe import Probe
 
@@ -141,7 +141,7 @@ def kind_of(topic: str) -> str:
     return rest
 
 
-async def lan_window(agent: Agent, probe: Probe, relay: Relay, seconds: float) -> tuple[float, float, str]:
+async def lan_window(agent: Agent, probe: Probe, relay: LinkProxy, seconds: float) -> tuple[float, float, str]:
     await asyncio.sleep(2)  # the start's own publishes are not the steady state
     start_msgs, start_bytes = len(probe.messages), relay.upstream_bytes
     await asyncio.sleep(seconds)
@@ -158,7 +158,7 @@ async def lan_window(agent: Agent, probe: Probe, relay: Relay, seconds: float) -
 async def lan_rates(tmp: Path, window: float) -> None:
     school = Mosquitto(tmp / "school-lan")
     school.start()
-    relay = Relay(school.port)
+    relay = LinkProxy(school.port)
     await relay.start()
     probe = Probe(school.port).connect()
     probe.subscribe(f"{ROOT}/#")
@@ -192,7 +192,7 @@ async def school_day(tmp: Path, speed: float, reconnects: int) -> None:
     school, district = Mosquitto(tmp / "school"), Mosquitto(tmp / "district")
     school.start()
     district.start()
-    relay = Relay(district.port)
+    relay = LinkProxy(district.port)
     await relay.start()
     up = Probe(district.port).connect()
     up.subscribe("#")

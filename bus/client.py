@@ -6,6 +6,11 @@ attempt (so no stale in-flight state crosses a reconnect: the outbox is the
 one place that retries), fail-over across several broker URLs, exponential
 back-off with jitter, and MQTT 5 with a fall-back to 3.1.1 for brokers such
 as amqtt that only speak 3.1.1.
+
+By default paho acknowledges a QoS 1 message as it arrives. A consumer that must not lose what it
+received before storing it (central) sets `manual_ack` and a `session_expiry_s`: it acks each
+`Message` once stored, and whatever it had not acked when it died is redelivered by the broker from
+the persistent session.
 """
 
 from __future__ import annotations
@@ -123,6 +128,16 @@ class ClientSettings:
     #: The first connect waits a random 0…this: classrooms that boot together at 08:00 must not
     #: reach the district's broker in the same second.
     first_connect_jitter_s: float = 0.0
+    #: Acknowledge a QoS 1/2 message only when the receiver calls `Message.ack()`, not on arrival.
+    manual_ack: bool = False
+    #: 0: a clean session per connection. Otherwise the broker keeps the session (subscriptions and
+    #: unacknowledged or queued messages) this many seconds after a disconnect: MQTT 5's Session
+    #: Expiry Interval, or clean_session=False on 3.1.1 (where the broker's own setting decides how
+    #: long). Needs a client id that stays the same across restarts.
+    session_expiry_s: int = 0
+    #: MQTT 5 Receive Maximum: how many unacknowledged QoS 1/2 messages the broker may send us at
+    #: once (0: the broker's default, 20 on Mosquitto). With manual acks it bounds what waits in memory.
+    receive_maximum: int = 0
 
 
 @dataclass
@@ -131,6 +146,20 @@ class Message:
     payload: bytes
     response_topic: str | None = None
     correlation_data: bytes | None = None
+    mid: int = 0
+    qos: int = 0
+    #: set for a message that waits for `ack()` (manual_ack and QoS > 0)
+    _ack: Callable[[], bool] | None = field(default=None, repr=False, compare=False)
+
+    def ack(self) -> bool:
+        """Tell the broker this message is taken care of; False when that can no longer be said.
+
+        A message is acked only on the connection it came from: after a reconnect the broker
+        redelivers what was not acked on the old one, and its packet ids mean nothing on the new.
+        """
+        if self._ack is None:
+            return True
+        return self._ack()
 
 
 @dataclass
@@ -319,7 +348,8 @@ class MqttClient:
             CallbackAPIVersion.VERSION2,
             client_id=self.settings.client_id,
             protocol=protocol,
-            clean_session=None if protocol == MQTT5 else True,
+            clean_session=None if protocol == MQTT5 else self.settings.session_expiry_s <= 0,
+            manual_ack=self.settings.manual_ack,
         )
         client.traffic = self.traffic
         client.max_inflight_messages_set(0)  # the outbox bounds what is in flight
@@ -342,10 +372,12 @@ class MqttClient:
         properties = None
         if protocol == MQTT5:
             properties = Properties(PacketTypes.CONNECT)  # type: ignore[no-untyped-call]
-            properties.SessionExpiryInterval = 0
+            properties.SessionExpiryInterval = max(0, self.settings.session_expiry_s)
+            if self.settings.receive_maximum > 0:
+                properties.ReceiveMaximum = min(self.settings.receive_maximum, 65535)
         kwargs: dict[str, Any] = {"keepalive": self.settings.keepalive_s}
         if protocol == MQTT5:
-            kwargs.update(clean_start=True, properties=properties)
+            kwargs.update(clean_start=self.settings.session_expiry_s <= 0, properties=properties)
         client.connect_timeout = self.settings.connect_timeout_s
         try:
             # TCP connect and TLS handshake block; everything after runs on the loop.
@@ -405,8 +437,13 @@ class MqttClient:
             props = getattr(msg, "properties", None)
             response_topic = getattr(props, "ResponseTopic", None) if props else None
             correlation = getattr(props, "CorrelationData", None) if props else None
-            if self.on_message is not None:
-                self.on_message(Message(msg.topic, bytes(msg.payload), response_topic, correlation))
+            if self.on_message is None:
+                if self.settings.manual_ack and msg.qos > 0:
+                    client.ack(msg.mid, msg.qos)  # nobody will: do not hold the broker's window
+                return
+            ack = self._acker(conn, msg.mid, msg.qos) if self.settings.manual_ack and msg.qos > 0 else None
+            self.on_message(Message(msg.topic, bytes(msg.payload), response_topic, correlation,
+                                    msg.mid, msg.qos, ack))
 
         client.on_socket_open = socket_open
         client.on_socket_close = socket_close
@@ -416,6 +453,14 @@ class MqttClient:
         client.on_disconnect = disconnected
         client.on_publish = published
         client.on_message = message
+
+    def _acker(self, conn: _Connection, mid: int, qos: int) -> Callable[[], bool]:
+        def ack() -> bool:
+            if self._conn is not conn or conn.closed.done():
+                return False
+            return conn.client.ack(mid, qos) == paho.MQTT_ERR_SUCCESS
+
+        return ack
 
     def _guard(self, conn: _Connection, step: Callable[[], int]) -> Callable[[], None]:
         def run() -> None:

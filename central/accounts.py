@@ -125,6 +125,56 @@ async def logout(engine: AsyncEngine, token: str) -> None:
         await conn.execute(delete(sessions).where(sessions.c.token_hash == _digest(token)))
 
 
+#: the stored "hash" of a disabled account: no password matches it (not even an empty one)
+DISABLED = "!disabled"
+
+
+@dataclass(frozen=True)
+class AccountRow:
+    name: str
+    role: str
+    created: float
+    disabled: bool
+
+
+async def listing(engine: AsyncEngine) -> list[AccountRow]:
+    query = select(accounts.c.name, accounts.c.role, accounts.c.created, accounts.c.password).order_by(
+        accounts.c.name)
+    async with engine.connect() as conn:
+        rows = (await conn.execute(query)).all()
+    return [AccountRow(name, role, created, password == DISABLED) for name, role, created, password in rows]
+
+
+async def exists(engine: AsyncEngine, name: str) -> bool:
+    async with engine.connect() as conn:
+        return (await conn.execute(select(accounts.c.name).where(accounts.c.name == name))).first() is not None
+
+
+async def set_role(engine: AsyncEngine, name: str, role: str) -> None:
+    """Takes effect at the account's next page: a session reads the role each time."""
+    if role not in ROLES:
+        raise AccountError(f"role must be one of {', '.join(ROLES)} (got {role!r})")
+    async with engine.begin() as conn:
+        await conn.execute(accounts.update().where(accounts.c.name == name).values(role=role))
+
+
+async def set_password(engine: AsyncEngine, name: str, password: str) -> None:
+    if len(password) < 8:
+        raise AccountError("the password must be at least 8 characters")
+    await _replace_password(engine, name, hash_password(password))
+
+
+async def disable(engine: AsyncEngine, name: str) -> None:
+    """No more sign-ins and no open session; the name and role stay, a new password enables it again."""
+    await _replace_password(engine, name, DISABLED)
+
+
+async def _replace_password(engine: AsyncEngine, name: str, stored: str) -> None:
+    async with engine.begin() as conn:
+        await conn.execute(accounts.update().where(accounts.c.name == name).values(password=stored))
+        await conn.execute(delete(sessions).where(sessions.c.name == name))
+
+
 def _digest(token: str) -> str:
     # Only the token's hash is stored: a copy of the database does not hand out live sessions.
     return hashlib.sha256(token.encode()).hexdigest()

@@ -15,7 +15,8 @@ from aiohttp import web
 from pydantic import ValidationError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from classroomd.central import accounts, dashboard, live, pages, queries, room_page
+from classroomd.central import accounts, admin_pages, dashboard, live, pages, queries, room_page, school_page, schools
+from classroomd.central.config import CentralConfig
 from classroomd.central.ingester import Ingester
 from classroomd.central.models import AckIn
 
@@ -43,7 +44,7 @@ async def healthz(request: web.Request) -> web.Response:
     ingester = request.app[INGESTER]
     body: dict[str, Any] = {"status": "ok"}
     if isinstance(ingester, Ingester):
-        connected = ingester.client.connected.is_set()
+        connected = ingester.connected
         body.update(broker="connected" if connected else "disconnected", counts=ingester.counts,
                     last_commit=queries.iso(ingester.last_commit))
         if not connected:
@@ -190,7 +191,8 @@ async def usage(request: web.Request) -> web.Response:
                   "devices": await queries.usage(request.app[ENGINE], day_from, day_to)})
 
 
-def build_app(engine: AsyncEngine, token: str, ingester: Ingester | None) -> web.Application:
+def build_app(engine: AsyncEngine, token: str, ingester: Ingester | None,
+              cfg: CentralConfig | None = None) -> web.Application:
     app = web.Application()
     app[ENGINE] = engine
     app[TOKEN] = token
@@ -210,7 +212,38 @@ def build_app(engine: AsyncEngine, token: str, ingester: Ingester | None) -> web
     app.router.add_get("/api/v1/inventory/history", inventory_history)
     app.router.add_get("/api/v1/usage", usage)
     _add_dashboard(app, engine)
+    _add_admin(app, engine, cfg)
     return app
+
+
+def _signed_in(engine: AsyncEngine, handler: Callable[[AsyncEngine, web.Request, accounts.Account], Awaitable[
+        web.StreamResponse]]) -> Callable[[web.Request], Awaitable[web.StreamResponse]]:
+    async def wrapped(request: web.Request) -> web.StreamResponse:
+        account = await pages.current(engine, request)
+        if account is None:
+            raise pages.to_login(request)
+        return await handler(engine, request, account)
+    return wrapped
+
+
+def _add_admin(app: web.Application, engine: AsyncEngine, cfg: CentralConfig | None) -> None:
+    setup = admin_pages.Provisioning(
+        cfg.provision_dir if cfg else None,
+        (cfg.provision_broker or cfg.brokers[0]) if cfg else "mqtt://127.0.0.1:1883",
+        cfg.base_topic if cfg else "classroom")
+
+    async def provision_page(engine: AsyncEngine, request: web.Request, account: accounts.Account) -> web.Response:
+        return await admin_pages.provision_page(engine, request, account, setup)
+
+    async def provision_post(engine: AsyncEngine, request: web.Request, account: accounts.Account) -> web.Response:
+        return await admin_pages.provision_post(engine, request, account, setup)
+
+    app.router.add_get("/admin/accounts", _signed_in(engine, admin_pages.accounts_page))
+    app.router.add_post("/admin/accounts", _signed_in(engine, admin_pages.accounts_post))
+    app.router.add_get("/admin/schools", _signed_in(engine, admin_pages.schools_page))
+    app.router.add_post("/admin/schools", _signed_in(engine, admin_pages.schools_post))
+    app.router.add_get("/admin/provision", _signed_in(engine, provision_page))
+    app.router.add_post("/admin/provision", _signed_in(engine, provision_post))
 
 
 def _add_dashboard(app: web.Application, engine: AsyncEngine) -> None:
@@ -236,6 +269,7 @@ def _add_dashboard(app: web.Application, engine: AsyncEngine) -> None:
 
     async def start(_app: web.Application) -> None:
         await accounts.ensure_tables(engine)
+        await schools.ensure_tables(engine)
 
     async def close_live(_app: web.Application) -> None:
         await app[LIVE].close()
@@ -246,6 +280,7 @@ def _add_dashboard(app: web.Application, engine: AsyncEngine) -> None:
     app.router.add_post("/alerts/{id}/ack", signed_in(pages.ack_post))
     app.router.add_get("/inventory", signed_in(pages.inventory_page))
     app.router.add_get("/rooms/{site}/{room}", signed_in(room_page.room_page))
+    app.router.add_get("/schools/{site}", signed_in(school_page.school_page))
     app.router.add_get("/login", public(pages.login_page))
     app.router.add_post("/login", public(pages.login_post))
     app.router.add_post("/logout", public(pages.logout_post))

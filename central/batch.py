@@ -44,10 +44,12 @@ class Batch:
     usage_daily: dict[Key, list[float]] = field(default_factory=dict)
     #: (site, room, device, lesson) -> active_min to add
     usage_lessons: dict[Key, float] = field(default_factory=dict)
+    lessons: list[Row] = field(default_factory=list)
 
     def __bool__(self) -> bool:
         return bool(self.classrooms or self.devices or self.events or self.health or self.intervals
-                    or self.alerts or self.inventory_log or self.usage_daily or self.usage_lessons)
+                    or self.alerts or self.inventory_log or self.usage_daily or self.usage_lessons
+                    or self.lessons)
 
     def add_usage(self, site: str, room: str, device: str, day: str, active: float, lesson: float) -> None:
         slot = self.usage_daily.setdefault((site, room, device, day), [0.0, 0.0])

@@ -50,6 +50,15 @@ def add_parser(subparsers: Any) -> None:
     acct.add_argument("--state-dir", help="default /var/lib/classroomd-central")
     acct.set_defaults(func=cmd_account)
 
+    sch = sub.add_parser("schools", help="the school registry: district and name of each site")
+    sch_sub = sch.add_subparsers(dest="schools_command", required=True)
+    imp = sch_sub.add_parser("import", help="add or replace schools from a CSV file: site,district,name")
+    imp.add_argument("file", help="UTF-8 CSV, one school a line, an optional header line site,district,name")
+    imp.add_argument("--config", help="TOML file with a [central] section")
+    imp.add_argument("--db", help="the database central runs on (default: in the state dir)")
+    imp.add_argument("--state-dir", help="default /var/lib/classroomd-central")
+    imp.set_defaults(func=cmd_schools_import)
+
     prov = sub.add_parser("provision", help="broker credentials and ACL for a classroom (Mosquitto)")
     prov.add_argument("--site", required=True)
     prov.add_argument("--room", required=True)
@@ -122,6 +131,42 @@ async def _set_account(db_url: str, name: str, role: str, password: str) -> None
     try:
         await accounts.ensure_tables(engine)
         await accounts.set_account(engine, name, role, password)
+    finally:
+        await engine.dispose()
+
+
+def cmd_schools_import(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from classroomd.central.config import CentralConfigError, load
+    from classroomd.central.db import DatabaseError
+    from classroomd.central.schools import SchoolsError, parse_csv
+
+    try:
+        rows = parse_csv(Path(args.file).read_text(encoding="utf-8"))
+        cfg = load(args.config, {"db": args.db, "state_dir": args.state_dir})
+        if cfg.db is None:
+            cfg.state_dir.mkdir(parents=True, exist_ok=True)
+        asyncio.run(_import_schools(cfg.db_url, rows))
+    except SchoolsError as exc:
+        print(f"classroomd central schools import: {args.file}:\n{exc}", file=sys.stderr)
+        return 2
+    except (CentralConfigError, DatabaseError, OSError, UnicodeDecodeError) as exc:
+        print(f"classroomd central schools import: {exc}", file=sys.stderr)
+        return 2
+    districts = len({r.district for r in rows if r.district})
+    print(f"{len(rows)} schools in {districts} districts saved")
+    return 0
+
+
+async def _import_schools(db_url: str, rows: list[Any]) -> None:
+    from classroomd.central import schools
+    from classroomd.central.db import open_database
+
+    engine = await open_database(db_url)
+    try:
+        await schools.ensure_tables(engine)
+        await schools.save(engine, rows)
     finally:
         await engine.dispose()
 

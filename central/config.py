@@ -3,6 +3,7 @@ that run on a fresh machine (SQLite under the state directory, a broker on local
 
 from __future__ import annotations
 
+import socket
 import tomllib
 from pathlib import Path
 from typing import Any
@@ -11,7 +12,7 @@ from pydantic import ValidationError
 
 from classroomd.config.central_section import CentralConfig
 
-__all__ = ["CentralConfig", "CentralConfigError", "load", "section_issues"]
+__all__ = ["CentralConfig", "CentralConfigError", "client_id", "load", "section_issues"]
 
 
 class CentralConfigError(Exception):
@@ -48,3 +49,14 @@ def load(path: str | Path | None, overrides: dict[str, Any] | None = None) -> Ce
     except ValidationError as exc:
         lines = [f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors(include_url=False)]
         raise CentralConfigError("\n".join(lines)) from None
+
+
+def client_id(cfg: CentralConfig) -> str:
+    """The MQTT client id central's connections are named after (each lane adds a suffix).
+
+    The broker keeps central's session under this id while central is down (what it received but
+    had not committed is redelivered from there), so it must be the same after a restart: the
+    configured `client_id`, else `central-HOST`. Two central processes on one host need a
+    `client_id` each, or they take over each other's session in turn.
+    """
+    return cfg.client_id or f"central-{socket.gethostname()}"

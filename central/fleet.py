@@ -17,6 +17,8 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from classroomd.central import schema as t
 from classroomd.central.batch import Batch, IntervalChange
 
+#: key of the newest handled health (session, seq) among the saved usage counters (no device id has '@')
+HEALTH_POSITION = "@health"
 ONLINE, OFFLINE, STALE, UNKNOWN = "online", "offline", "stale", "unknown"
 
 
@@ -87,7 +89,16 @@ class Classroom:
         return {"site": self.site, "room": self.room, "presence": self.presence, "since": self.since,
                 "last_seen": self.last_seen, "session": self.session, "agent": dump(self.agent),
                 "health": dump(self.health), "lesson": dump(self.lesson), "first_seen": self.first_seen,
-                "usage_counters": json.dumps(self.usage_counters, ensure_ascii=False)}
+                "usage_counters": json.dumps(self._counters(), ensure_ascii=False)}
+
+    def _counters(self) -> dict[str, Any]:
+        # The newest health position is saved with the counters it moved: a report central had
+        # committed but not acknowledged comes again after a restart, and a replayed one (which
+        # leaves `health` alone) must still be known as counted.
+        saved: dict[str, Any] = dict(self.usage_counters)
+        if self.health_seq is not None:
+            saved[HEALTH_POSITION] = list(self.health_seq)
+        return saved
 
 
 class Fleet:
@@ -177,9 +188,13 @@ def _restore_usage(room: Classroom, saved: str | None) -> None:
     # a device's counters only when they moved, so the newest report may not hold them all.
     try:
         entries = json.loads(saved) if saved else {}
+        position = entries.pop(HEALTH_POSITION, None)
+        if position is not None:
+            handled = (int(position[0]), int(position[1]))
+            room.health_seq = max(room.health_seq, handled) if room.health_seq is not None else handled
         for device_id, (session, active, lesson, lesson_active) in entries.items():
             room.usage_counters[str(device_id)] = (int(session), float(active), lesson, float(lesson_active))
-    except (ValueError, TypeError):
+    except (ValueError, TypeError, IndexError):
         room.usage_counters.clear()
 
 

@@ -77,3 +77,30 @@ async def alerts_after(engine: AsyncEngine, pk: int) -> list[NewAlert]:
         rows = (await conn.execute(select(a.c.pk, a.c.site, a.c.room, a.c.severity, a.c.code, a.c.message)
                                    .where(a.c.pk > pk).order_by(a.c.pk).limit(50))).all()
     return [NewAlert(int(r[0]), r[1], r[2], r[3], r[4], r[5]) for r in rows]
+
+
+async def kinds(engine: AsyncEngine) -> list[str]:
+    """Device kinds in the fleet, for the filter's choices."""
+    d = t.devices
+    async with engine.connect() as conn:
+        found = (await conn.execute(select(d.c.kind).distinct()
+                                    .where(d.c.gone.is_(False), d.c.kind.is_not(None)))).scalars().all()
+    return sorted(found)
+
+
+async def rooms_with(engine: AsyncEngine, kind: str) -> set[str]:
+    """Keys of the rooms that have a device of this kind; read only when the page filters by kind."""
+    d = t.devices
+    async with engine.connect() as conn:
+        rows = (await conn.execute(select(d.c.site, d.c.room).distinct()
+                                   .where(d.c.gone.is_(False), d.c.kind == kind))).all()
+    return {f"{site}/{room}" for site, room in rows}
+
+
+async def last_seen(engine: AsyncEngine) -> dict[str, float | None]:
+    """Each room's last message; read only when the page orders by it (kept out of `cells`, or every
+    health report would be a change for the live feed)."""
+    c = t.classrooms
+    async with engine.connect() as conn:
+        rows = (await conn.execute(select(c.c.site, c.c.room, c.c.last_seen))).all()
+    return {f"{site}/{room}": seen for site, room, seen in rows}

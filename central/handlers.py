@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import logging
 from collections import Counter
+from datetime import UTC, datetime
 from typing import Any
 
 from pydantic import ValidationError
@@ -43,6 +44,15 @@ def _object(payload: bytes) -> dict[str, Any]:
 
 def _text(value: Any, limit: int = 200) -> str | None:
     return str(value)[:limit] if value is not None else None
+
+
+def _when(value: Any, fallback: float) -> float:
+    """An ISO-8601 time as UNIX seconds; the time of receipt when the agent's is missing or broken."""
+    try:
+        parsed = datetime.fromisoformat(str(value))
+    except ValueError:
+        return fallback
+    return (parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)).timestamp()
 
 
 class Handlers:
@@ -204,6 +214,11 @@ class Handlers:
         room = self._room(stream, now, batch)
         room.lesson = body or None
         batch.classrooms[room.key] = room.row()
+        if body.get("id"):
+            # Every lesson once (the retained topic comes again after each reconnect): lessons per week.
+            batch.lessons.append({"site": room.site, "room": room.room, "lesson": str(body["id"])[:64],
+                                  "started": _when(body.get("started"), now),
+                                  "subject": _text(body.get("subject"))})
 
     def _alert(self, stream: topics.Stream, payload: bytes, now: float, batch: Batch) -> None:
         room = self._room(stream, now, batch)

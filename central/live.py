@@ -19,7 +19,7 @@ from aiohttp import web
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from classroomd.central import fleet_view, i18n
-from classroomd.central.dashboard import cell_title
+from classroomd.central.dashboard import cell_title, room_href
 from classroomd.central.fleet_view import Cell, Counts, NewAlert
 
 log = logging.getLogger("classroomd.central.live")
@@ -109,7 +109,8 @@ def _event(name: str, data: dict[str, Any]) -> bytes:
 def encode(change: Change, lang: str, now: float) -> bytes:
     if change.cell is not None:
         cell = change.cell
-        return _event("room", {"k": cell.key, "s": cell.presence, "t": cell_title(lang, cell, now)})
+        return _event("room", {"k": cell.key, "h": room_href(cell.site, cell.room), "s": cell.presence,
+                               "t": cell_title(lang, cell, now)})
     if change.counts is not None:
         c = change.counts
         return _event("counts", {"online": c.online, "classrooms": c.classrooms, "fault": c.fault,

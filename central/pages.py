@@ -19,7 +19,8 @@ SESSION_COOKIE = "session"
 PAGE_CSS = """body{font:14px system-ui,sans-serif;margin:0 12px;color:#222}h1{font-size:18px;margin:8px 0}
 nav{margin:6px 0}nav a{margin-right:10px}table{border-collapse:collapse}td,th{padding:3px 8px;
 border-bottom:1px solid #eee;text-align:left;vertical-align:top}.critical{color:#b00;font-weight:600}
-.warning{color:#a60}.err{color:#b00}"""
+.warning{color:#a60}.err{color:#b00}.ok{color:#2e7d32}.online{color:#2e7d32}.offline{color:#b00}
+.stale{color:#a60}"""
 
 
 def t(lang: str, key: str) -> str:
@@ -28,8 +29,11 @@ def t(lang: str, key: str) -> str:
 
 
 def menu(lang: str, account: Account | None) -> str:
-    links = "".join(f'<a href="{href}">{t(lang, key)}</a>' for href, key in
-                    (("/", "nav_fleet"), ("/alerts", "nav_alerts"), ("/inventory", "nav_inventory")))
+    pages = [("/", "nav_fleet"), ("/alerts", "nav_alerts"), ("/inventory", "nav_inventory")]
+    if account is not None and account.role == "admin":
+        pages += [("/admin/accounts", "nav_accounts"), ("/admin/schools", "nav_schools"),
+                  ("/admin/provision", "nav_provision")]
+    links = "".join(f'<a href="{href}">{t(lang, key)}</a>' for href, key in pages)
     who = ""
     if account is not None:
         who = (f'<form method=post action="/logout" style="display:inline"><span data-v>{escape(account.name)}'
@@ -117,7 +121,7 @@ def _message(lang: str, alert: dict[str, Any]) -> str:
     return str(alert["code"])
 
 
-def _ago(lang: str, iso_ts: str | None, now: float) -> str:
+def ago(lang: str, iso_ts: str | None, now: float) -> str:
     if iso_ts is None:
         return ""
     when = calendar.timegm(time.strptime(iso_ts, "%Y-%m-%dT%H:%M:%SZ"))
@@ -138,10 +142,10 @@ def _alert_row(lang: str, alert: dict[str, Any], account: Account, now: float) -
                   f' <button data-t=ack>{escape(i18n.text(lang, "ack"))}</button></form>')
     else:
         action = ""
-    cleared = f'<br>{t(lang, "cleared")}: {_ago(lang, alert["cleared"], now)}' if alert["cleared"] else ""
+    cleared = f'<br>{t(lang, "cleared")}: {ago(lang, alert["cleared"], now)}' if alert["cleared"] else ""
     return (f'<tr id="alert-{alert["id"]}"><td class={severity}>{t(lang, severity)}</td>'
             f'<td data-v>{escape(where)}</td><td data-v>{escape(_message(lang, alert))}</td>'
-            f'<td title="{alert["raised"]}">{_ago(lang, alert["raised"], now)}{cleared}</td><td>{action}</td></tr>')
+            f'<td title="{alert["raised"]}">{ago(lang, alert["raised"], now)}{cleared}</td><td>{action}</td></tr>')
 
 
 def _alert_table(lang: str, rows: list[dict[str, Any]], account: Account, now: float) -> str:

@@ -7,16 +7,18 @@ import time
 from datetime import UTC, datetime, timedelta
 from html import escape
 from typing import Any
+from urllib.parse import quote
 
 from aiohttp import web
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from classroomd.central import i18n, queries
+from classroomd.central import i18n, queries, room_stats
 from classroomd.central import schema as t
 from classroomd.central.accounts import Account
 from classroomd.central.pages import html, language, shell
 from classroomd.central.pages import t as label
+from classroomd.central.school_page import WEEKS, week_cells, week_heads
 
 COLOURS = {"online": "#2e9d46", "offline": "#d62f2f", "stale": "#e5a000", "unknown": "#9aa0a6"}
 WIDTH, HEIGHT = 600, 14
@@ -92,7 +94,9 @@ async def room_page(engine: AsyncEngine, request: web.Request, account: Account)
     start = end - days * 86400
     spans = await _intervals(engine, site, room, start)
     svg, uptime = timeline(lang, spans.get("", []), start, end)
-    parts = [f'<p><span data-v>{escape(site)}/{escape(room)}</span> · {label(lang, info["presence"])}</p>',
+    school_href = f"/schools/{quote(site, safe='')}"
+    parts = [f'<p><a href="{escape(school_href)}" data-v>{escape(site)}</a> / <span data-v>{escape(room)}</span>'
+             f' · {label(lang, info["presence"])}</p>',
              f'<h2>{label(lang, "availability")} <a href="?days=7" data-v>7</a> / <a href="?days=30" data-v>30</a>'
              f'</h2><p>{svg} <b data-v>{uptime:.1f} %</b></p>']
     rows = []
@@ -107,6 +111,9 @@ async def room_page(engine: AsyncEngine, request: web.Request, account: Account)
                                                           "availability", "uptime"))
     parts.append(f'<h2>{label(lang, "nav_inventory")}</h2><table><tr>{head}</tr>{"".join(rows)}</table>')
     parts.append(f'<h2>{label(lang, "usage")}</h2>{_usage_table(lang, await _usage(engine, site, room, 7), 7)}')
+    mondays, lessons = await room_stats.lessons_per_week(engine, site, room, end, WEEKS)
+    parts.append(f'<h2>{label(lang, "lessons_week")}</h2><table><tr>{week_heads(mondays)}</tr>'
+                 f"<tr>{week_cells(lessons.get(room))}</tr></table>")
     parts.append(f'<h2>{label(lang, "health")}</h2>{_health(lang, info)}')
     room_alerts = [a for a in await queries.alerts(engine, False, site, 200) if a["room"] == room]
     lines = "".join(_alert_line(lang, a) for a in room_alerts[:50])

@@ -186,3 +186,16 @@ usage_lessons = Table(
     Column("lesson", String(64), primary_key=True),
     Column("active_min", Float, nullable=False),
 )
+
+#: One row per lesson a classroom held (from the retained `B/lesson`, which comes again after every
+#: reconnect: unique on its id), so lessons per week is a count. Added without a version bump:
+#: `create_all` adds a missing table to an older database, and nothing else changed.
+lessons = Table(
+    "lessons", metadata,
+    Column("site", String(128), primary_key=True),
+    Column("room", String(128), primary_key=True),
+    Column("lesson", String(64), primary_key=True),
+    Column("started", Float, nullable=False),
+    Column("subject", String(200)),
+    Index("ix_lessons_started", "site", "started"),
+)

@@ -77,7 +77,7 @@ async def serve(cfg: CentralConfig, stop: asyncio.Event | None = None) -> None:
 
 
 async def _start_api(cfg: CentralConfig, engine: AsyncEngine, ingester: Ingester | None) -> web.AppRunner:
-    runner = web.AppRunner(api.build_app(engine, load_or_create(cfg.state_dir), ingester), access_log=None)
+    runner = web.AppRunner(api.build_app(engine, load_or_create(cfg.state_dir), ingester, cfg), access_log=None)
     await runner.setup()
     host, port = cfg.listen
     try:

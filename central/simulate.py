@@ -46,6 +46,8 @@ class SimClassroom:
     base_topic: str = "classroom"
     username: str | None = None
     password: str | None = None
+    #: (id, kind, name, vendor, model) of each device the classroom has
+    devices: tuple[tuple[str, str, str, str, str], ...] = DEVICES
     topics: Topics = field(init=False)
     client: MqttClient = field(init=False)
     seq: dict[str, int] = field(default_factory=dict)
@@ -59,7 +61,7 @@ class SimClassroom:
 
     def __post_init__(self) -> None:
         self.topics = Topics(self.base_topic, self.site, self.room)
-        self.availability = {d[0]: "online" for d in DEVICES}
+        self.availability = {d[0]: "online" for d in self.devices}
         self._new_client()
 
     def _agent(self, state: str) -> bytes:
@@ -85,7 +87,7 @@ class SimClassroom:
 
     async def publish_inventory(self) -> None:
         items = [{"id": i, "kind": k, "name": n, "vendor": v, "model": m, "availability": self.availability[i],
-                  "status": "ready" if self.availability[i] == "online" else "lost"} for i, k, n, v, m in DEVICES]
+                  "status": "ready" if self.availability[i] == "online" else "lost"} for i, k, n, v, m in self.devices]
         await self.publish(self.topics.inventory, json.dumps(items).encode(), retain=True)
         for item in items:
             state = {**item, "serial": f"SN-{self.site}-{self.room}-{item['id']}"}
@@ -110,7 +112,7 @@ class SimClassroom:
         return {**self.envelope("agent/health", replayed, seq), "status": "ok",
                 "uptime_s": round(time.time() - self.started, 1), "outbox_depth": self.outbox_depth,
                 "outbox_dropped": 0, "devices": {d[0]: "ready" if self.availability[d[0]] == "online" else "lost"
-                                                 for d in DEVICES},
+                                                 for d in self.devices},
                 "alerts": 0, "lesson": self.lesson, "usage": usage}
 
     async def publish_health(self, seq: int | None = None, replayed: bool = False) -> dict[str, Any]:
@@ -128,6 +130,16 @@ class SimClassroom:
         self.availability[device] = state
         await self.publish(self.topics.availability(device), state.encode(), retain=True)
         await self.publish_inventory()
+
+    async def start_lesson(self, lesson_id: str, subject: str = "Биология", started: str | None = None) -> None:
+        """As the agent's `lesson_start`: the retained `B/lesson`; health reports carry its id."""
+        self.lesson = lesson_id
+        body = {"id": lesson_id, "subject": subject, "teacher": "sim", "started": started or _now_iso()}
+        await self.publish(self.topics.lesson, json.dumps(body, ensure_ascii=False).encode(), retain=True)
+
+    async def end_lesson(self) -> None:
+        self.lesson = None
+        await self.publish(self.topics.lesson, b"{}", retain=True)
 
     async def raise_alert(self, device: str, code: str, message: dict[str, str] | None = None) -> None:
         body = {**self.envelope(f"alert/{device}-{code}"), "severity": "warning", "device": device, "code": code,
@@ -227,7 +239,7 @@ class Simulation:
 
     @staticmethod
     async def _device_fails(room: SimClassroom) -> None:
-        device = random.choice(DEVICES)[0]
+        device = random.choice(room.devices)[0]
         if room.availability.get(device) != "online" or not room.client.connected.is_set():
             return
         with contextlib.suppress(ConnectionError):

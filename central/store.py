@@ -99,3 +99,4 @@ async def commit(engine: AsyncEngine, batch: Batch) -> None:
         if batch.inventory_log:
             await conn.execute(t.inventory_log.insert(), batch.inventory_log)
         await _usage(conn, batch)
+        await _insert_new(conn, t.lessons, batch.lessons, ["site", "room", "lesson"])

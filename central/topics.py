@@ -63,18 +63,25 @@ def parse(topic: str, base_topic: str) -> Stream | None:
     return None
 
 
-def state_filters(base_topic: str) -> list[str]:
-    """Subscriptions of the retained lane; ordinary ones, since Mosquitto ≥ 2.0.13 sends
-    no retained messages to a shared subscription."""
+def live_filters(base_topic: str) -> list[str]:
+    """The retained lane without health: births, wills, inventory, device state, availability,
+    alerts, the lesson. Few messages, and each one news. Ordinary subscriptions, since
+    Mosquitto ≥ 2.0.13 sends no retained messages to a shared subscription."""
     return [
         f"{base_topic}/+/+/+",
         f"{base_topic}/+/+/+/availability",
-        f"{base_topic}/+/+/agent/health",
         f"{base_topic}/+/+/alert/+",
     ]
+
+
+def health_filter(base_topic: str) -> str:
+    """Health is retained too, but a returning outbox sends a day of it at once: it travels
+    with the events, on the connection a backlog may fill."""
+    return f"{base_topic}/+/+/agent/health"
 
 
 def event_filter(base_topic: str, shared_group: str | None) -> str:
     """The event lane; a shared subscription lets N ingesters split it."""
     plain = f"{base_topic}/+/+/+/event/#"
     return f"$share/{shared_group}/{plain}" if shared_group else plain
+

@@ -62,6 +62,11 @@ class CentralConfig(BaseModel):
     batch_max: int = Field(1000, ge=1)
     batch_ms: int = Field(100, ge=1)
     queue_max: int = Field(100_000, ge=100)
+    #: Mosquitto's password file, ACL and list of classrooms, kept by `classroomd central provision` and
+    #: the dashboard's admin page (unset: the page cannot add classrooms)
+    provision_dir: Path | None = None
+    #: the broker URL as classrooms reach it, written into their config (default: the first `broker`)
+    provision_broker: str | None = None
 
     @field_validator("broker")
     @classmethod

@@ -13,8 +13,8 @@ from classroomd.config.schema import DeviceConfig
 from classroomd.daemon.agent import Agent
 from classroomd.daemon.demo import start_simulators, stop_simulators
 from classroomd.simulators.base import DemoDevice
-from tests.bytes.proxy import Uplink
 from tests.foundation.conftest import agent_config
+from tests.support.link_proxy import LinkProxy
 from tests.support.mosquitto import Mosquitto
 from tests.support.probe import Probe
 
@@ -38,8 +38,8 @@ def district(tmp_path: Path) -> Iterator[Mosquitto]:
 
 
 @pytest.fixture
-async def link(district: Mosquitto) -> AsyncIterator[Uplink]:
-    relay = Uplink(district.port)
+async def link(district: Mosquitto) -> AsyncIterator[LinkProxy]:
+    relay = LinkProxy(district.port)
     await relay.start()
     yield relay
     await relay.cut()

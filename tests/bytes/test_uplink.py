@@ -16,8 +16,8 @@ from typing import Any
 from classroomd.core.vocabulary import Localized
 from classroomd.daemon.agent import Agent
 from tests.bytes.conftest import ROOT, demo_devices, listen
-from tests.bytes.proxy import Uplink
 from tests.foundation.lamp import Lamp
+from tests.support.link_proxy import LinkProxy
 from tests.support.mosquitto import Mosquitto
 from tests.support.probe import Probe
 
@@ -47,7 +47,7 @@ def bodies(probe: Probe, topic: str) -> list[dict[str, Any]]:
 
 
 async def test_the_district_receives_its_topics_and_nothing_else(
-        tmp_path: Path, school: Mosquitto, district: Mosquitto, link: Uplink, classroom: Any) -> None:
+        tmp_path: Path, school: Mosquitto, district: Mosquitto, link: LinkProxy, classroom: Any) -> None:
     lan, up = listen(school.port, f"{ROOT}/#"), listen(district.port)
     async with demo_devices(tmp_path / "sims", skip={"microscope"}) as sims:
         agent: Agent = await classroom(school.url, [s.config for s in sims], link.url)
@@ -81,7 +81,7 @@ async def test_the_district_receives_its_topics_and_nothing_else(
 
 
 async def test_the_agent_counts_the_bytes_the_wire_carried(
-        tmp_path: Path, school: Mosquitto, link: Uplink, classroom: Any) -> None:
+        tmp_path: Path, school: Mosquitto, link: LinkProxy, classroom: Any) -> None:
     agent: Agent = await classroom(school.url, [], link.url)
     lamp = Lamp("lamp-1")
     agent.registry.add(lamp)
@@ -99,7 +99,7 @@ async def test_the_agent_counts_the_bytes_the_wire_carried(
 
 
 async def test_an_uplink_outage_loses_nothing_and_delivers_once_in_order(
-        tmp_path: Path, school: Mosquitto, district: Mosquitto, link: Uplink, classroom: Any) -> None:
+        tmp_path: Path, school: Mosquitto, district: Mosquitto, link: LinkProxy, classroom: Any) -> None:
     lan, up = listen(school.port, f"{ROOT}/#"), listen(district.port)
     agent: Agent = await classroom(school.url, [], link.url, health_interval_s=0.5, drain_rate_per_s=20)
     lamp = Lamp("lamp-1")

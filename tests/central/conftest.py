@@ -3,13 +3,26 @@ from __future__ import annotations
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import asyncpg
 import pytest
+from playwright.async_api import async_playwright
 
 from tests.central.harness import Central
 from tests.central.postgres import PostgresServer
 from tests.support.mosquitto import Mosquitto
+
+CHROMIUM = "/usr/bin/chromium"
+
+
+@pytest.fixture
+async def browser() -> AsyncIterator[Any]:
+    """Debian's headless Chromium, for the dashboard's tests."""
+    async with async_playwright() as playwright:
+        chromium = await playwright.chromium.launch(executable_path=CHROMIUM)
+        yield chromium
+        await chromium.close()
 
 
 @pytest.fixture(scope="session")

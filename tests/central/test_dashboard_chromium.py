@@ -10,7 +10,7 @@ from typing import Any
 
 import aiohttp
 import pytest
-from playwright.async_api import Page, async_playwright
+from playwright.async_api import Page
 
 from classroomd.central import accounts, i18n
 from classroomd.central.db import open_database
@@ -22,15 +22,9 @@ CHROMIUM = "/usr/bin/chromium"
 pytestmark = [pytest.mark.chromium,
               pytest.mark.skipif(shutil.which(CHROMIUM) is None, reason="needs Debian's chromium")]
 PASSWORD = "mektep-2026"
+#: a cell in the page's script: its link is its name
+CELL = """document.querySelector('a[href="/rooms/{}"]')"""
 SHOTS = Path(__file__).resolve().parents[2] / "build" / "screenshots"
-
-
-@pytest.fixture
-async def browser() -> AsyncIterator[Any]:
-    async with async_playwright() as playwright:
-        chromium = await playwright.chromium.launch(executable_path=CHROMIUM)
-        yield chromium
-        await chromium.close()
 
 
 @pytest.fixture
@@ -72,7 +66,7 @@ async def signed_in(browser: Any, central: Central, name: str = "aigul", path: s
 
 
 async def cell_class(page: Page, key: str) -> str:
-    return str(await page.get_attribute(f'[id="{key}"]', "class"))
+    return str(await page.get_attribute(f'a[href="/rooms/{key}"]', "class"))
 
 
 async def test_fleet_page_shows_colours_and_counts_and_goes_offline_live(
@@ -81,17 +75,18 @@ async def test_fleet_page_shows_colours_and_counts_and_goes_offline_live(
     page = await signed_in(browser, central)
     await page.wait_for_selector("body[data-live='1']")
     assert [await cell_class(page, f"{s.site}/{s.room}") for s in sims[:5]] == ["online"] * 5
-    assert await page.locator('[id="school-3/room-2"]').count() == 0  # never connected: not in the fleet
+    assert await page.locator('a[href="/rooms/school-3/room-2"]').count() == 0  # never connected: not in the fleet
     assert await page.text_content("#n-online") == "5" and await page.text_content("#n-classrooms") == "5"
     # The colour a person sees, not only the class name.
-    colour = await page.eval_on_selector('[id="school-1/room-1"]', "e => getComputedStyle(e).backgroundColor")
+    colour = await page.eval_on_selector('a[href="/rooms/school-1/room-1"]',
+                                         "e => getComputedStyle(e).backgroundColor")
     assert colour == "rgb(46, 157, 70)"
 
     await sims[2].kill()
-    await page.wait_for_function("document.getElementById('school-2/room-1').className === 'offline'",
+    await page.wait_for_function(f"{CELL.format('school-2/room-1')}.className === 'offline'",
                                  timeout=8000)
     assert await page.text_content("#n-online") == "4"
-    title = str(await page.get_attribute('[id="school-2/room-1"]', "title"))
+    title = str(await page.get_attribute('a[href="/rooms/school-2/room-1"]', "title"))
     assert title.startswith("room-1 · offline, ")
     await sims[0].raise_alert("scope-1", "no_frames")
     await page.wait_for_selector("#feed li", timeout=8000)
@@ -106,13 +101,13 @@ async def test_fleet_page_shows_colours_and_counts_and_goes_offline_live(
     quiet = await signed_in(browser, central, javascript=False)
     await quiet.select_option("select[name=state]", "offline")
     await quiet.click("form[method=get] button")
-    assert await quiet.locator(".r a").count() == 1
+    assert await quiet.locator(".c a").count() == 1
     await quiet.fill("input[name=q]", "school-1")
     await quiet.select_option("select[name=state]", "")
     await quiet.click("form[method=get] button")
-    assert await quiet.locator(".r a").count() == 2
+    assert await quiet.locator(".c a").count() == 2
     await sims[2].restart()
-    await page.wait_for_function("document.getElementById('school-2/room-1').className === 'online'",
+    await page.wait_for_function(f"{CELL.format('school-2/room-1')}.className === 'online'",
                                  timeout=8000)
 
 
@@ -165,7 +160,7 @@ async def test_language_switch_leaves_no_untranslated_label(
         await page.click(f"nav a[lang={lang}]")
         assert await page.get_attribute("html", "lang") == lang
         await assert_translated(page, lang)
-        titles = await page.eval_on_selector_all(".r a", "els => els.map(e => e.title)")
+        titles = await page.eval_on_selector_all(".c a", "els => els.map(e => e.title)")
         words = {i18n.CATALOG[lang][s] for s in ("online", "offline", "stale", "unknown")}
         assert all(any(w in t for w in words) for t in titles), titles
         assert await page.text_content("#live") in (i18n.CATALOG[lang]["live"], "")
@@ -239,7 +234,7 @@ async def test_room_page_draws_availability_from_intervals(
     await sims[0].set_availability("scope-1", "offline")
     await wait_for(lambda: _device_state(central, "scope-1", "offline"), 5, "the microscope offline")
     page = await signed_in(browser, central, path="/?lang=en")
-    await page.click('[id="school-1/room-1"]')
+    await page.click('a[href="/rooms/school-1/room-1"]')
     await page.wait_for_url(central.base + "/rooms/school-1/room-1")
     assert await page.locator("table").first.locator("tr").count() >= 1
     rows = page.locator("tr", has_text="scope-1")

@@ -16,7 +16,7 @@ from playwright.async_api import Page, async_playwright
 from classroomd.bus.rpc import Remote
 from classroomd.config.schema import Config
 from classroomd.daemon.agent import Agent
-from tests.linked.shaping_proxy import ShapingProxy
+from tests.support.link_proxy import LinkProxy
 from tests.support.mosquitto import Mosquitto
 
 CHROMIUM = "/usr/bin/chromium"
@@ -39,7 +39,7 @@ def config(state: Path, room: str, url: str) -> Config:
 @dataclass
 class Rooms:
     broker: Mosquitto
-    link: ShapingProxy
+    link: LinkProxy
     hub: Agent
     magnet: Agent
     other: Agent
@@ -51,7 +51,7 @@ class Rooms:
 
 @pytest.fixture
 async def rooms(mosquitto: Mosquitto, tmp_path: Path) -> AsyncIterator[Rooms]:
-    link = ShapingProxy(mosquitto.port, rate_bps=1_000_000, delay_s=0.15)
+    link = LinkProxy(mosquitto.port, rate_bps=1_000_000, delay_s=0.15)
     await link.start()
     agents = [Agent(config(tmp_path / room.replace("/", "-"), room, url))
               for room, url in ((HUB, mosquitto.url), (MAGNET, link.url), (OTHER, mosquitto.url))]

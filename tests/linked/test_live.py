@@ -13,16 +13,16 @@ from classroomd.daemon.agent import Agent
 from classroomd.services.linked_live import LIVE_BUDGET_BPS
 from classroomd.simulators.microscope import start_demo
 from tests.linked.conftest import HUB, MAGNET, config, open_board, until
-from tests.linked.shaping_proxy import ShapingProxy
+from tests.support.link_proxy import LinkProxy
 from tests.support.mosquitto import Mosquitto
 
 pytestmark = [pytest.mark.chromium, pytest.mark.timeout(120)]
 
 
 @pytest.fixture
-async def pair(mosquitto: Mosquitto, tmp_path: Path) -> AsyncIterator[tuple[Agent, Agent, ShapingProxy]]:
+async def pair(mosquitto: Mosquitto, tmp_path: Path) -> AsyncIterator[tuple[Agent, Agent, LinkProxy]]:
     scope = await start_demo(tmp_path / "sim")
-    link = ShapingProxy(mosquitto.port, rate_bps=1_000_000, delay_s=0.15)
+    link = LinkProxy(mosquitto.port, rate_bps=1_000_000, delay_s=0.15)
     await link.start()
     hub = Agent(config(tmp_path / "hub", HUB, mosquitto.url), demo_devices=[scope.config])
     magnet = Agent(config(tmp_path / "magnet", MAGNET, link.url))
@@ -51,7 +51,7 @@ async def arrivals(magnet: Agent, seconds: float) -> list[float]:
 
 
 async def test_the_live_view_holds_its_budget_stays_fresh_and_does_not_queue_in_a_stall(
-        pair: tuple[Agent, Agent, ShapingProxy], browser: Any) -> None:
+        pair: tuple[Agent, Agent, LinkProxy], browser: Any) -> None:
     hub, magnet, link = pair
     await open_board(browser, hub)
     page = await open_board(browser, magnet)

@@ -13,8 +13,8 @@ from playwright.async_api import Page
 
 from classroomd.daemon.agent import Agent
 from tests.linked.conftest import HUB, MAGNET, BoardSocket, board_current, config, picture, until
-from tests.linked.shaping_proxy import ShapingProxy
 from tests.remote.conftest import screenshot_dir
+from tests.support.link_proxy import LinkProxy
 from tests.support.mosquitto import Mosquitto
 
 pytestmark = [pytest.mark.chromium, pytest.mark.timeout(150)]
@@ -24,8 +24,8 @@ GREEN, BLUE = (40, 200, 40), (220, 40, 30)  # BGR
 
 
 @pytest.fixture
-async def pair(mosquitto: Mosquitto, tmp_path: Path) -> AsyncIterator[tuple[Agent, Agent, ShapingProxy]]:
-    link = ShapingProxy(mosquitto.port, rate_bps=1_000_000, delay_s=0.15)
+async def pair(mosquitto: Mosquitto, tmp_path: Path) -> AsyncIterator[tuple[Agent, Agent, LinkProxy]]:
+    link = LinkProxy(mosquitto.port, rate_bps=1_000_000, delay_s=0.15)
     await link.start()
     agents = []
     for room, url in ((HUB, mosquitto.url), (MAGNET, link.url)):
@@ -68,7 +68,7 @@ async def shown_from_magnet(hub: Agent, media_id: str) -> bool:
 
 
 async def test_the_hubs_teacher_accepts_an_offer_on_her_remote(
-        pair: tuple[Agent, Agent, ShapingProxy], browser: Any) -> None:
+        pair: tuple[Agent, Agent, LinkProxy], browser: Any) -> None:
     hub, magnet, link = pair
     async with BoardSocket(hub), BoardSocket(magnet):
         reply = await hub.actions.request("lesson_start", {"subject": "Биология", "teacher": "Айгүл",

@@ -1,8 +1,11 @@
-"""A degraded rural link for the tests: a TCP relay with a rate limit, a delay, stalls and cuts.
+"""A TCP relay standing in for a real link: it can be cut, stalled and, when asked, shaped.
 
-`tc netem` is not available on these machines' kernels, so the link is shaped here, in asyncio: each
+`tc netem` is not available on these machines' kernels, so shaping is done here, in asyncio: each
 direction is one serial line (shared by every connection through the proxy, as one radio link would
-be) that carries `rate_bps` after `delay_s`. Bytes are counted where they leave the proxy.
+be) that carries `rate_bps` after `delay_s`. Without a rate the relay passes bytes as they come.
+
+Bytes are counted per direction where they leave the proxy, byte for byte, so that a peer's own
+count of what it sent can be checked exactly against what the wire carried.
 """
 
 from __future__ import annotations
@@ -13,7 +16,9 @@ import time
 
 from tests.support.mosquitto import free_port
 
-CHUNK = 4096
+#: Small enough that one chunk does not hold a shaped line for long; unshaped, reads take what is there.
+SHAPED_CHUNK = 4096
+CHUNK = 65536
 
 
 class Direction:
@@ -24,16 +29,16 @@ class Direction:
         self.bytes = 0
 
 
-class ShapingProxy:
-    def __init__(self, target_port: int, rate_bps: float = 1_000_000, delay_s: float = 0.15,
+class LinkProxy:
+    def __init__(self, target_port: int, rate_bps: float | None = None, delay_s: float = 0.0,
                  host: str = "127.0.0.1") -> None:
         self.host = host
         self.target_port = target_port
         self.port = free_port()
         self.rate_bps = rate_bps
         self.delay_s = delay_s
-        self.down = Direction()  # broker -> agent
-        self.up = Direction()    # agent -> broker
+        self.down = Direction()  # target -> client (broker -> agent)
+        self.up = Direction()    # client -> target (agent -> broker)
         self.connections = 0
         self._flowing = asyncio.Event()
         self._flowing.set()
@@ -44,6 +49,10 @@ class ShapingProxy:
     @property
     def url(self) -> str:
         return f"mqtt://{self.host}:{self.port}"
+
+    @property
+    def upstream_bytes(self) -> int:
+        return self.up.bytes
 
     async def start(self) -> None:
         self._server = await asyncio.start_server(self._serve, self.host, self.port, reuse_address=True)
@@ -80,19 +89,27 @@ class ShapingProxy:
         except OSError:
             writer.transport.abort()
             return
+        if self._server is None:  # cut while the target was still answering: the connection must not outlive it
+            writer.transport.abort()
+            up_writer.transport.abort()
+            return
         self._writers |= {writer, up_writer}
-        for src, dst, way in ((reader, up_writer, self.up), (up_reader, writer, self.down)):
-            task = asyncio.create_task(self._carry(src, dst, way))
+        carriers = [asyncio.create_task(self._carry(src, dst, way))
+                    for src, dst, way in ((reader, up_writer, self.up), (up_reader, writer, self.down))]
+        for task in carriers:
             self._tasks.add(task)
             task.add_done_callback(self._tasks.discard)
+        # Held open until both ways end, so that a teardown which only cuts leaves no orphaned tasks.
+        await asyncio.gather(*carriers, return_exceptions=True)
 
     async def _carry(self, src: asyncio.StreamReader, dst: asyncio.StreamWriter, way: Direction) -> None:
         # Reading and sending are separate so that the delay is latency, not a cap on throughput.
         queue: asyncio.Queue[tuple[float, bytes] | None] = asyncio.Queue()
+        chunk = CHUNK if self.rate_bps is None else SHAPED_CHUNK
 
         async def read() -> None:
             with contextlib.suppress(OSError):
-                while data := await src.read(CHUNK):
+                while data := await src.read(chunk):
                     await queue.put((time.monotonic(), data))
             await queue.put(None)
 
@@ -103,8 +120,9 @@ class ShapingProxy:
                 await self._flowing.wait()
                 now = time.monotonic()
                 start = max(arrived + self.delay_s, way.free_at, now)
-                way.free_at = start + len(data) * 8 / self.rate_bps
-                await asyncio.sleep(way.free_at - now)
+                way.free_at = start + (0.0 if self.rate_bps is None else len(data) * 8 / self.rate_bps)
+                if way.free_at > now:
+                    await asyncio.sleep(way.free_at - now)
                 if dst.is_closing():
                     break
                 dst.write(data)
