@@ -16,4 +16,4 @@ workers=${CLASSROOMD_TEST_WORKERS:-2}
 if [ "$workers" = 0 ]; then
   exec .venv/bin/python -m pytest -q -ra --strict-skips "$@"
 fi
-exec .venv/bin/python -m pytest -q -ra --strict-skips -n "$workers" --dist loadgroup "$@"
+exec .venv/bin/python -m pytest -q -ra --strict-skips -n "$workers" --dist loadscope "$@"

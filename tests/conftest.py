@@ -2,6 +2,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -49,14 +50,18 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
         session.exitstatus = pytest.ExitCode.TESTS_FAILED
 
 
-# --- parallel runs (pytest-xdist, `--dist loadgroup`) ------------------------------------------------
-def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """One worker per test module: module-scoped fixtures (the Debian package build, the OctoPrint
-    virtualenv, a booted guest) are then made once and never by two workers into one folder.
-    A module that shares more than its own fixtures names its group itself (`xdist_group`)."""
-    for item in items:
-        if item.get_closest_marker("xdist_group") is None:
-            module = item.module.__name__ if item.module else item.nodeid
-            # tests/vm shares one booted guest (a session fixture, sockets in build/vm/run) across modules.
-            group = "vm" if module.startswith("tests.vm.") else module
-            item.add_marker(pytest.mark.xdist_group(group))
+# --- parallel runs (pytest-xdist, `--dist loadscope`) ------------------------------------------------
+@pytest.hookimpl(optionalhook=True)
+def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
+    """One worker per test module, so module-scoped fixtures (the Debian package build, the OctoPrint
+    virtualenv) are made once and never by two workers into one folder; and one worker for all of
+    tests/vm, whose modules share one booted guest (a session fixture, sockets in build/vm/run)."""
+    if config.getvalue("dist") != "loadscope":
+        return None
+    from xdist.scheduler import LoadScopeScheduling
+
+    class ModuleScheduling(LoadScopeScheduling):
+        def _split_scope(self, nodeid: str) -> str:
+            return "tests/vm" if nodeid.startswith("tests/vm/") else str(super()._split_scope(nodeid))
+
+    return ModuleScheduling(config, log)
