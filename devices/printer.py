@@ -455,7 +455,9 @@ class PrinterDevice(PrinterBase):
                     await marlin_sd.abort(port)
                 for command in CANCEL_COMMANDS:
                     await port.command(command, timeout=self.opts.timeout_s)
-        if self.status is Status.BUSY:
+        # A printer unplugged mid-job ends the job before the fault handler marks it lost: it must
+        # not look ready in between (a teacher's page would offer to print on it).
+        if self.status is Status.BUSY and port.connected:
             self.set_status(Status.READY)
         self.changed()
 

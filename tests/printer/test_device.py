@@ -264,12 +264,17 @@ async def test_an_unplugged_printer_interrupts_the_job_and_is_reported_lost(
     sim.profile.motion_scale = 0.05
     await printer.request("print", {"file_id": await upload(host, tmp_path, moves(2000)), "confirm_bed_clear": True})
     await host.wait_for(lambda: len(sim.executed) > 50)
+    after_unplug: list[Status] = []
+    set_status = printer.set_status
+    printer.set_status = lambda status, reason="": (after_unplug.append(status), set_status(status, reason))[1]  # type: ignore[method-assign]
     await sim.close()  # the USB cable is pulled: the port hangs up
     await finished(host)
     [event] = host.named("job_failed")
     assert event.data["job"]["outcome"] == "interrupted"
     await host.wait_for(lambda: printer.status is Status.LOST)
     assert ("printer-1", "printer_lost") in host.alerts
+    # Between the job's end and `lost` it must never have looked ready to take the next print.
+    assert Status.READY not in after_unplug, after_unplug
 
 
 async def test_a_replugged_printer_is_reopened_and_its_lost_alert_cleared(tmp_path: Path) -> None:
