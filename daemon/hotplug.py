@@ -27,6 +27,8 @@ log = logging.getLogger("classroomd.hotplug")
 
 #: Reason given to devices discovery lists but classroomd does not drive (yet).
 LISTED_ONLY = "listed by discovery; not driven by classroomd"
+#: A serial device whose USB side has appeared but whose tty node has not (yet).
+WAITING_FOR_PORT = "waiting for its serial port to appear"
 
 
 def _same_node(a: list[str], b: list[str]) -> bool:
@@ -112,6 +114,10 @@ class HotPlug:
             device.set_status(Status.UNIDENTIFIED, reason)
         elif info.transport == "network" or info.options.get("role") == "touch":
             device.set_status(Status.OFFLINE, LISTED_ONLY)
+        elif info.transport == "serial" and not entry.port:
+            # The USB device is announced before its tty driver (ftdi_sio, cdc_acm) has made the node,
+            # about half a second later; started now it would be a `fault` for want of a port.
+            device.set_status(Status.OFFLINE, WAITING_FOR_PORT)
         else:
             agent.supervisor.start(device)  # a node without permission ends as `fault` with the reason
 
