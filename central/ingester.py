@@ -41,11 +41,6 @@ from classroomd.central.handlers import Handlers
 
 log = logging.getLogger("classroomd.central.ingest")
 
-#: How long the broker keeps central's sessions (and queues for them) while central is down: a
-#: long weekend; what an agent could not deliver meanwhile waits in its own outbox as well.
-SESSION_EXPIRY_S = 4 * 86400
-
-
 @dataclass(frozen=True)
 class _LinkLost:
     at: float
@@ -89,7 +84,7 @@ class Ingester:
             urls=[BrokerUrl.parse(u) for u in cfg.brokers], client_id=client_id,
             username=cfg.username, password=cfg.password,
             ca_file=str(cfg.ca_file) if cfg.ca_file else None, keepalive_s=cfg.keepalive_s,
-            manual_ack=True, session_expiry_s=SESSION_EXPIRY_S, receive_maximum=cfg.queue_max // 2))
+            manual_ack=True, session_expiry_s=cfg.session_expiry_s, receive_maximum=cfg.queue_max // 2))
 
     @property
     def clients(self) -> list[MqttClient]:

@@ -30,6 +30,9 @@ class CentralConfig(BaseModel):
     #: group of the shared subscription of the event lane; "" for a broker without shared subscriptions
     shared_group: str = "central"
     keepalive_s: int = Field(30, ge=5, le=3600)
+    #: how long the broker keeps central's sessions, and queues for them, while central is down (a long
+    #: weekend by default); what agents could not deliver meanwhile also waits in their own outboxes
+    session_expiry_s: int = Field(4 * 86400, ge=0, le=30 * 86400)
     http: str = "127.0.0.1:8090"
     #: which parts run in this process: ingest and the API, or one of them (for N ingesters + M API processes)
     role: Literal["all", "ingest", "api"] = "all"
