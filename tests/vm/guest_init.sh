@@ -20,7 +20,8 @@ mkdir -p /rw/upper /rw/work
 mount -t overlay overlay -o lowerdir=/host,upperdir=/rw/upper,workdir=/rw/work /newroot || {
   echo "vm-init: cannot mount the overlay"; poweroff -f; }
 for d in proc sys dev; do mount --move "/$d" "/newroot/$d"; done
-mount -t tmpfs -o mode=1777 tmpfs /newroot/tmp
+# /tmp stays the overlay's (writes land in the tmpfs upper layer): a checkout under the host's /tmp,
+# as a CI clone often is, must stay visible to the guest.
 mount -t tmpfs -o mode=0755 tmpfs /newroot/run
 mkdir -p /newroot/mnt/vm-out
 mount -t 9p -o trans=virtio,version=9p2000.L,msize=512000 results /newroot/mnt/vm-out || \
