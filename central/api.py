@@ -251,12 +251,7 @@ def _add_dashboard(app: web.Application, engine: AsyncEngine) -> None:
     Page = Callable[[AsyncEngine, web.Request, accounts.Account], Awaitable[web.StreamResponse]]
 
     def signed_in(handler: Page) -> Callable[[web.Request], Awaitable[web.StreamResponse]]:
-        async def wrapped(request: web.Request) -> web.StreamResponse:
-            account = await pages.current(engine, request)
-            if account is None:
-                raise pages.to_login(request)
-            return await handler(engine, request, account)
-        return wrapped
+        return _signed_in(engine, handler)
 
     async def live_feed(_engine: AsyncEngine, request: web.Request, _account: accounts.Account) -> web.StreamResponse:
         return await live.stream(app[LIVE], request)

@@ -29,12 +29,17 @@ async def status(request: web.Request) -> web.Response:
     return web.json_response(linked.status())
 
 
-async def accept(request: web.Request) -> web.Response:
+def _hub_and_room(request: web.Request) -> tuple[LinkedLesson, str]:
+    """The hub's linked lesson (token required) and the `{site}/{room}` an offer came from."""
     require_token(request)
     linked = linked_lesson(request)
     if linked is None:
         raise http_error(404, "not_linked", "linked lessons are not running in this agent")
-    room = f"{request.match_info['site']}/{request.match_info['room']}"
+    return linked, f"{request.match_info['site']}/{request.match_info['room']}"
+
+
+async def accept(request: web.Request) -> web.Response:
+    linked, room = _hub_and_room(request)
     try:
         return web.json_response(await linked.accept(room))
     except RequestError as exc:
@@ -42,11 +47,7 @@ async def accept(request: web.Request) -> web.Response:
 
 
 async def dismiss(request: web.Request) -> web.Response:
-    require_token(request)
-    linked = linked_lesson(request)
-    if linked is None:
-        raise http_error(404, "not_linked", "linked lessons are not running in this agent")
-    room = f"{request.match_info['site']}/{request.match_info['room']}"
+    linked, room = _hub_and_room(request)
     try:
         return web.json_response(linked.dismiss(room))
     except RequestError as exc:
