@@ -273,7 +273,17 @@ class Machine:
     # --- hot-plug ---------------------------------------------------------------------------------
     def plug(self, driver: str, dev_id: str, **props: Any) -> None:
         assert self.qmp is not None
-        self.qmp.execute("device_add", driver=driver, id=dev_id, bus="xhci.0", **props)
+        # QEMU drops an unplugged device from the tree before it lets go of its chardev; under load a
+        # replug can come in between and be told the chardev "is in use" for a moment.
+        deadline = time.monotonic() + 15
+        while True:
+            try:
+                self.qmp.execute("device_add", driver=driver, id=dev_id, bus="xhci.0", **props)
+                break
+            except GuestError as exc:
+                if "is in use" not in str(exc) or time.monotonic() > deadline:
+                    raise
+                time.sleep(0.2)
         self._hotplugged.add(dev_id)
 
     def plugged(self) -> set[str]:
