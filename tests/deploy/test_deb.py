@@ -129,6 +129,67 @@ def test_the_central_unit_is_installed_with_its_user_and_config_but_not_enabled(
     assert "deb-systemd-invoke stop classroomd-central.service" in scripts["prerm"]
 
 
+REPORT_UNIT = """[Unit]
+Description=What the test reads: classroomd's state under a real systemd, then power off
+After=classroomd.service
+
+[Service]
+Type=oneshot
+TimeoutStartSec=infinity
+ExecStart=/bin/sh /usr/local/sbin/vm-report
+"""
+
+REPORT_SCRIPT = """#!/bin/sh
+out=/mnt/vm-out
+for i in $(seq 1 240); do
+  [ "$(systemctl show -p ActiveState --value classroomd)" = active ] && break
+  sleep 1
+done
+sleep 40  # WatchdogSec=30: at least one ping after READY
+systemctl show classroomd -p ActiveState -p SubState -p StatusText -p WatchdogTimestampMonotonic \\
+  -p NRestarts -p Result > $out/report.txt
+stat -c %U "/proc/$(systemctl show -p MainPID --value classroomd)" > $out/user.txt
+journalctl -u classroomd --no-pager -o cat > $out/journal.txt
+systemctl poweroff
+"""
+
+
+def test_the_installed_service_runs_confined_and_watched_under_systemd_in_a_guest(debian_root: Path) -> None:
+    """The package's unit, started by a real systemd as PID 1 in a QEMU guest booted from the installed root."""
+    if DIST != "bookworm":
+        pytest.skip("the guest kernel is the build machine's Debian one")
+    from tests.vm.images import build
+    from tests.vm.systemd_guest import boot_root
+
+    root = BUILD / "vm-root"
+    if root.exists():
+        shutil.rmtree(root)
+    run("cp", "-a", str(debian_root), str(root))
+    # The classroom's broker is the daemon's own (embedded): the guest needs no network.
+    (root / "etc/classroomd/classroomd.toml").write_text(
+        'site = "kz-vm"\nroom = "systemd"\n\n[mqtt]\nurl = "embedded://127.0.0.1:1883"\n\n'
+        '[agent]\nmdns = false\n\n[http]\nlisten = "127.0.0.1:8080"\n')
+    (root / "etc/systemd/system/vm-report.service").write_text(REPORT_UNIT)
+    (root / "usr/local/sbin").mkdir(parents=True, exist_ok=True)
+    (root / "usr/local/sbin/vm-report").write_text(REPORT_SCRIPT)
+    (root / "etc/systemd/system/multi-user.target.wants/vm-report.service").symlink_to(
+        "/etc/systemd/system/vm-report.service")
+    (root / "mnt/vm-out").mkdir(parents=True, exist_ok=True)
+    out, console = BUILD / "vm-out", BUILD / "vm-console.log"
+    if out.exists():
+        shutil.rmtree(out)
+    boot_root(build(), root, out, console)
+    assert (out / "report.txt").exists(), console.read_text(errors="replace")[-4000:]
+    report = dict(line.split("=", 1) for line in (out / "report.txt").read_text().splitlines() if "=" in line)
+    journal = (out / "journal.txt").read_text(errors="replace")
+    # Type=notify: active only after READY; STATUS= says what the daemon does; the loop pings the watchdog.
+    assert (report["ActiveState"], report["SubState"]) == ("active", "running"), (report, journal[-3000:])
+    assert "broker connected" in report["StatusText"], report
+    assert int(report["WatchdogTimestampMonotonic"]) > 0, report
+    assert report["NRestarts"] == "0", (report, journal[-3000:])
+    assert (out / "user.txt").read_text().strip() == "classroomd"
+
+
 def test_lintian_finds_nothing_unexplained(package: Path) -> None:
     # Every override carries its reason: a comment opens the block of overrides it explains.
     explained = False

@@ -8,8 +8,12 @@ mount -t sysfs sysfs /sys
 mount -t devtmpfs devtmpfs /dev
 for m in $(cat /modules/order); do insmod "/modules/$m" || echo "vm-init: insmod $m failed"; done
 stage=""
+init=""
 for word in $(cat /proc/cmdline); do
-  case "$word" in classroomd.stage=*) stage="${word#classroomd.stage=}" ;; esac
+  case "$word" in
+    classroomd.stage=*) stage="${word#classroomd.stage=}" ;;
+    classroomd.init=*) init="${word#classroomd.init=}" ;;  # a root's own init (systemd), not a script
+  esac
 done
 # cache=loose: the host's root does not change under the guest, and Python's imports over 9p
 # without a page cache are several times slower under emulation.
@@ -26,5 +30,10 @@ mount -t tmpfs -o mode=0755 tmpfs /newroot/run
 mkdir -p /newroot/mnt/vm-out
 mount -t 9p -o trans=virtio,version=9p2000.L,msize=512000 results /newroot/mnt/vm-out || \
   echo "vm-init: no results share"
+if [ -n "$init" ]; then
+  umount /newroot/run /newroot/tmp 2>/dev/null  # systemd mounts its own
+  echo "vm-init: switching to $init"
+  exec switch_root /newroot "$init"
+fi
 echo "vm-init: switching to $stage"
 exec switch_root /newroot /bin/sh "$stage"
