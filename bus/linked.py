@@ -261,24 +261,20 @@ class LinkedBus:
             payload = body
         else:
             payload = MODELS[what].model_validate(body).model_dump_json(exclude_none=True).encode()
-        try:
-            await self.client.publish(topic, payload, qos=1, retain=True)
-        except NotConnected:
-            return False
-        return True
+        return await self._send(topic, payload, qos=1, retain=True)
 
     async def send_live(self, device: str, payload: bytes) -> bool:
         """A frame at QoS 0, not retained: a lost frame is replaced by the next, never resent."""
-        try:
-            await self.client.publish(self.topics.live(device), payload, qos=0)
-        except NotConnected:
-            return False
-        return True
+        return await self._send(self.topics.live(device), payload, qos=0)
 
     async def send_ink(self, panel: str, payload: bytes) -> bool:
         """A batch of ink at QoS 0: a lost one is made good by the snapshot, never resent."""
+        return await self._send(self.topics.ink(panel), payload, qos=0)
+
+    async def _send(self, topic: str, payload: bytes, qos: int, retain: bool = False) -> bool:
+        """False when the link is down: the caller decides whether it is sent again."""
         try:
-            await self.client.publish(self.topics.ink(panel), payload, qos=0)
+            await self.client.publish(topic, payload, qos=qos, retain=retain)
         except NotConnected:
             return False
         return True
