@@ -23,10 +23,10 @@ def daemon_user(vm: Machine) -> Iterator[int]:
           f"id -u {USER} >/dev/null 2>&1 || useradd --system --gid {USER} --home-dir /nonexistent "
           f"--shell /usr/sbin/nologin {USER}")
     uid = int(vm.run("id", "-u", USER).stdout)
-    # The venv's interpreter may live under the host's /root (pyenv): open the way in the guest's
-    # overlay only, the host is untouched.
-    vm.sh(f"d=$(dirname $(readlink -f {PYTHON})); "
-          'while [ "$d" != / ]; do chmod o+x "$d"; d=$(dirname "$d"); done')
+    # The venv's interpreter may live under the host's /root (pyenv), and the checkout under a 0700
+    # folder (mktemp -d): open the way to both in the guest's overlay only, the host is untouched.
+    for start in (f"$(dirname $(readlink -f {PYTHON}))", f"$(dirname {PYTHON})"):
+        vm.sh(f"d={start}; " 'while [ "$d" != / ]; do chmod o+x "$d"; d=$(dirname "$d"); done')
     try:
         yield uid
     finally:
